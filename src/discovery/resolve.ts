@@ -1,0 +1,42 @@
+/**
+ * The one internal discovery model every source feeds: YAML file, DNS and
+ * (later) the Linkerd Destination/Policy APIs (linkerd `proxy/core` Resolve,
+ * `client-policy`).
+ *
+ * @module
+ */
+import type { Watch } from "../svc/watch.ts";
+
+/** Upstream protocol for a service's endpoints. */
+export type UpstreamProtocol = "http1" | "http2";
+
+/** One endpoint of a service (linkerd `WeightedAddr` + metadata). */
+export interface EndpointMeta {
+  /** "ip:port" (or "host:port" for a DNS name not yet resolved); the pool key. */
+  readonly addr: string;
+  readonly host: string;
+  readonly port: number;
+  /** Expected TLS identity (SAN) when the endpoint is meshed. */
+  readonly identity?: string;
+  /** Discovery weight (linkerd parses it but P2C ignores it). */
+  readonly weight?: number;
+}
+
+/** What discovery knows about one logical service, as of now. */
+export interface ServiceState {
+  /** The logical authority, "host:port". */
+  readonly name: string;
+  readonly protocol: UpstreamProtocol;
+  readonly endpoints: readonly EndpointMeta[];
+  /** Where this state came from: "config", "dns", "destination". */
+  readonly source: string;
+}
+
+/** A discovery source (linkerd `Resolve`). */
+export interface Discovery {
+  /**
+   * Resolves a logical authority "host:port" to a live view of its service.
+   * Rejects with `ResolveError` when no source knows the name.
+   */
+  resolve(authority: string): Promise<Watch<ServiceState>>;
+}

@@ -1,0 +1,160 @@
+/**
+ * Proxy errors with stable kinds (linkerd `linkerd/error`, `app/core/errors`).
+ *
+ * Only `outbound/server.ts` (via `http/respond.ts`) turns them into responses.
+ *
+ * @module
+ */
+
+/** A runtime proxy failure with a stable `kind` label (linkerd error kinds). */
+export abstract class ProxyError extends Error {
+  /** Stable label value, as linkerd's `error="..."` metric label. */
+  abstract readonly kind: string;
+}
+
+/** No endpoint became ready within the failfast timeout (linkerd `FailFastError`). */
+export class FailFastError extends ProxyError {
+  readonly kind = "failfast";
+  constructor(readonly backend: string, readonly timeoutMs: number) {
+    super(`${backend}: service in fail-fast`);
+    this.name = "FailFastError";
+  }
+}
+
+/** Too many requests in flight, or no ready backend (tower `Overloaded`). */
+export class LoadShedError extends ProxyError {
+  readonly kind = "loadshed";
+  constructor(message = "service unavailable") {
+    super(message);
+    this.name = "LoadShedError";
+  }
+}
+
+/** Response did not arrive in time (linkerd `ResponseTimeoutError`). */
+export class ResponseTimeoutError extends ProxyError {
+  readonly kind = "response timeout";
+  constructor(readonly timeoutMs: number, message?: string) {
+    super(message ?? `response timeout after ${timeoutMs}ms`);
+    this.name = "ResponseTimeoutError";
+  }
+}
+
+/** Connecting to an endpoint timed out (linkerd `ConnectTimeout`). */
+export class ConnectTimeoutError extends ProxyError {
+  readonly kind = "connect timeout";
+  constructor(readonly addr: string, readonly timeoutMs: number) {
+    super(`connect timed out after ${timeoutMs}ms: ${addr}`);
+    this.name = "ConnectTimeoutError";
+  }
+}
+
+/** An I/O error talking to an endpoint (linkerd `std::io::Error` in ClientRescue). */
+export class EndpointIoError extends ProxyError {
+  readonly kind = "i/o";
+  constructor(readonly addr: string, options?: ErrorOptions) {
+    const cause = options?.cause;
+    super(
+      `endpoint ${addr}: ${cause instanceof Error ? cause.message : "i/o error"}`,
+      options,
+    );
+    this.name = "EndpointIoError";
+  }
+}
+
+/** A backend that can never dispatch (linkerd `DispatcherFailed`). */
+export class DispatcherFailedError extends ProxyError {
+  readonly kind = "dispatcher failed";
+  constructor(message: string) {
+    super(message);
+    this.name = "DispatcherFailedError";
+  }
+}
+
+/** The logical destination could not be resolved. */
+export class ResolveError extends ProxyError {
+  readonly kind = "unresolved";
+  constructor(readonly authority: string, options?: ErrorOptions) {
+    const cause = options?.cause;
+    super(
+      `cannot resolve ${authority}${
+        cause instanceof Error ? `: ${cause.message}` : ""
+      }`,
+      options,
+    );
+    this.name = "ResolveError";
+  }
+}
+
+/** The request names no destination Petrel can route to. */
+export class NoRouteError extends ProxyError {
+  readonly kind = "no route";
+  constructor(message = "no route found for request") {
+    super(message);
+    this.name = "NoRouteError";
+  }
+}
+
+/** The request itself is malformed (HTTP 400 before routing). */
+export class BadRequestError extends ProxyError {
+  readonly kind = "bad request";
+  constructor(message: string, readonly status = 400) {
+    super(message);
+    this.name = "BadRequestError";
+  }
+}
+
+/**
+ * An HTTP/2 stream was reset (or the connection went away) with `code`.
+ * Never turned into a synthetic response for HTTP/2 clients: the downstream
+ * stream is reset with the same code (linkerd §8.1).
+ */
+export class StreamResetError extends ProxyError {
+  readonly kind = "reset";
+  constructor(readonly code: number, message?: string) {
+    super(message ?? `stream reset: ${h2CodeName(code)}`);
+    this.name = "StreamResetError";
+  }
+}
+
+/** The proxy is draining and refuses new work. */
+export class DrainingError extends ProxyError {
+  readonly kind = "draining";
+  constructor() {
+    super("proxy is shutting down");
+    this.name = "DrainingError";
+  }
+}
+
+const H2_CODES = [
+  "NO_ERROR",
+  "PROTOCOL_ERROR",
+  "INTERNAL_ERROR",
+  "FLOW_CONTROL_ERROR",
+  "SETTINGS_TIMEOUT",
+  "STREAM_CLOSED",
+  "FRAME_SIZE_ERROR",
+  "REFUSED_STREAM",
+  "CANCEL",
+  "COMPRESSION_ERROR",
+  "CONNECT_ERROR",
+  "ENHANCE_YOUR_CALM",
+  "INADEQUATE_SECURITY",
+  "HTTP_1_1_REQUIRED",
+];
+
+/** The RFC 9113 name of an HTTP/2 error code. */
+export function h2CodeName(code: number): string {
+  return H2_CODES[code] ?? `0x${code.toString(16)}`;
+}
+
+/** Finds the first `E` in `err`'s cause chain (linkerd `cause_ref`). */
+export function causeOf<E extends Error>(
+  err: unknown,
+  // deno-lint-ignore no-explicit-any
+  type: abstract new (...args: any[]) => E,
+): E | undefined {
+  for (let e = err; e instanceof Error; e = e.cause) {
+    if (e instanceof type) return e;
+  }
+  return undefined;
+}

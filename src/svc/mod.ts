@@ -1,0 +1,8 @@
+/**
+ * Composition only: services, layers, stacks and caches. No HTTP, no I/O.
+ *
+ * @module
+ */
+export * from "./service.ts";
+export * from "./stack.ts";
+export * from "./watch.ts";
