@@ -54,7 +54,9 @@ export class EndpointIoError extends ProxyError {
   constructor(readonly addr: string, options?: ErrorOptions) {
     const cause = options?.cause;
     super(
-      `endpoint ${addr}: ${cause instanceof Error ? cause.message : "i/o error"}`,
+      `endpoint ${addr}: ${
+        cause instanceof Error ? cause.message : "i/o error"
+      }`,
       options,
     );
     this.name = "EndpointIoError";

@@ -7,8 +7,12 @@
  */
 import type { Watch } from "../svc/watch.ts";
 
-/** Upstream protocol for a service's endpoints. */
-export type UpstreamProtocol = "http1" | "http2";
+/**
+ * Upstream protocol for a service's endpoints: fixed, or "auto" to speak
+ * the protocol the request arrived with (linkerd: H2 app traffic goes to the
+ * endpoint as H2, HTTP/1 as HTTP/1).
+ */
+export type UpstreamProtocol = "http1" | "http2" | "auto";
 
 /** One endpoint of a service (linkerd `WeightedAddr` + metadata). */
 export interface EndpointMeta {

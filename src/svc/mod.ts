@@ -6,3 +6,4 @@
 export * from "./service.ts";
 export * from "./stack.ts";
 export * from "./watch.ts";
+export * from "./idle_cache.ts";

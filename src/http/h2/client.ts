@@ -1,0 +1,198 @@
+/**
+ * The HTTP/2 client side: one multiplexed `node:http2` session per endpoint
+ * (linkerd `phttp/h2.rs`).
+ *
+ * @module
+ */
+import http2 from "node:http2";
+import type net from "node:net";
+import { EndpointIoError, StreamResetError } from "../../errors.ts";
+import type { HttpRequest, HttpResponse } from "../message.ts";
+import {
+  FLAG_END_STREAM,
+  fromH2Headers,
+  H2Code,
+  pipeBodyToStream,
+  streamBody,
+  toH2Headers,
+} from "./stream.ts";
+
+/** Options for {@linkcode H2Client}. */
+export interface H2ClientOptions {
+  /** Opens the transport (TCP or TLS) to the endpoint. */
+  connect: () => Promise<net.Socket>;
+  /** @default 65535 */
+  initialStreamWindowSize?: number;
+  /** @default 1048576 */
+  initialConnectionWindowSize?: number;
+}
+
+/** A lazily connected, reconnecting HTTP/2 client for one endpoint (hyper h2 client). */
+export class H2Client {
+  readonly #addr: string;
+  readonly #opts: H2ClientOptions;
+  #session: http2.ClientHttp2Session | undefined;
+  #connecting: Promise<http2.ClientHttp2Session> | undefined;
+  #closed = false;
+  #sessions = new Set<http2.ClientHttp2Session>();
+  /** GOAWAY last-stream-id per session that received one. */
+  #goaway = new WeakMap<http2.ClientHttp2Session, number>();
+
+  constructor(addr: string, opts: H2ClientOptions) {
+    this.#addr = addr;
+    this.#opts = opts;
+  }
+
+  /** True while a usable session is open. */
+  get connected(): boolean {
+    return this.#session !== undefined;
+  }
+
+  /** Sends `req` on the shared session; resolves at the response headers. */
+  async request(req: HttpRequest): Promise<HttpResponse> {
+    const session = await this.#getSession();
+    try {
+      return await this.#send(session, req);
+    } catch (err) {
+      // A stream the server refused with GOAWAY (never processed) is safe to
+      // send again on a fresh session when its body was never started.
+      if (err instanceof RefusedByGoaway && req.body === null) {
+        return this.#send(await this.#getSession(), req);
+      }
+      if (err instanceof RefusedByGoaway) {
+        throw new StreamResetError(H2Code.REFUSED_STREAM);
+      }
+      throw err;
+    }
+  }
+
+  /** Closes every session gracefully: in-flight streams finish, new ones fail. */
+  close(): void {
+    this.#closed = true;
+    for (const s of this.#sessions) s.close();
+    this.#session = undefined;
+  }
+
+  /** Destroys every session now, resetting in-flight streams. */
+  destroy(): void {
+    this.#closed = true;
+    for (const s of this.#sessions) s.destroy();
+    this.#session = undefined;
+  }
+
+  #getSession(): Promise<http2.ClientHttp2Session> {
+    if (this.#session && !this.#session.closed && !this.#session.destroyed) {
+      return Promise.resolve(this.#session);
+    }
+    if (this.#closed) {
+      return Promise.reject(
+        new EndpointIoError(this.#addr, { cause: new Error("client closed") }),
+      );
+    }
+    this.#connecting ??= this.#connect().finally(() => {
+      this.#connecting = undefined;
+    });
+    return this.#connecting;
+  }
+
+  async #connect(): Promise<http2.ClientHttp2Session> {
+    const socket = await this.#opts.connect();
+    return await new Promise((resolve, reject) => {
+      const session = http2.connect(`http://${this.#addr}`, {
+        createConnection: () => socket,
+        settings: {
+          initialWindowSize: this.#opts.initialStreamWindowSize ?? 65535,
+          enablePush: false,
+        },
+      });
+      this.#sessions.add(session);
+      const forget = () => {
+        this.#sessions.delete(session);
+        if (this.#session === session) this.#session = undefined;
+      };
+      session.on("close", forget);
+      session.on("goaway", (_code: number, lastStreamId: number) => {
+        this.#goaway.set(session, lastStreamId);
+        if (this.#session === session) this.#session = undefined;
+      });
+      session.on("error", (err) => {
+        forget();
+        reject(new EndpointIoError(this.#addr, { cause: err }));
+      });
+      session.once("connect", () => {
+        try {
+          session.setLocalWindowSize(
+            this.#opts.initialConnectionWindowSize ?? 1048576,
+          );
+        } catch { /* closed already */ }
+        if (this.#closed) {
+          session.destroy();
+          reject(new EndpointIoError(this.#addr));
+          return;
+        }
+        this.#session = session;
+        resolve(session);
+      });
+    });
+  }
+
+  #send(
+    session: http2.ClientHttp2Session,
+    req: HttpRequest,
+  ): Promise<HttpResponse> {
+    const headers = toH2Headers(req.headers, {
+      ":method": req.method,
+      ":scheme": req.scheme,
+      ":authority": req.authority,
+      ":path": req.path,
+    });
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = session.request(headers, {
+        endStream: req.body === null,
+        waitForTrailers: req.body !== null,
+      });
+    } catch (err) {
+      return Promise.reject(new EndpointIoError(this.#addr, { cause: err }));
+    }
+    return new Promise((resolve, reject) => {
+      let responded = false;
+      stream.on("error", () => {});
+      stream.once("response", (h, flags: number) => {
+        responded = true;
+        const cl = h["content-length"];
+        const endStream = (flags & FLAG_END_STREAM) !== 0;
+        resolve({
+          status: Number(h[":status"]),
+          headers: fromH2Headers(h),
+          body: endStream
+            ? null
+            : streamBody(stream, cl ? Number(cl) : undefined),
+        });
+      });
+      stream.once("close", () => {
+        if (responded) return;
+        const code = stream.rstCode;
+        const last = this.#goaway.get(session);
+        if (
+          last !== undefined && (stream.id === undefined || stream.id > last)
+        ) {
+          reject(new RefusedByGoaway());
+        } else if (code !== undefined && code !== H2Code.NO_ERROR) {
+          req.body?.cancel(new StreamResetError(code));
+          reject(new StreamResetError(code));
+        } else {
+          reject(
+            new EndpointIoError(this.#addr, {
+              cause: new Error("stream closed before response headers"),
+            }),
+          );
+        }
+      });
+      if (req.body !== null) pipeBodyToStream(req.body, stream);
+    });
+  }
+}
+
+/** A stream above the GOAWAY last-stream-id: the server never saw it. */
+class RefusedByGoaway extends Error {}

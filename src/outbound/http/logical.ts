@@ -1,0 +1,128 @@
+/**
+ * From a request to its logical service: the destination named by
+ * `l5d-dst-override`, absolute-form or Host/`:authority`, resolved by
+ * discovery and cached while in use (linkerd `out/http/logical.rs`,
+ * `push_http_cached`, `NewNormalizeUri`).
+ *
+ * @module
+ */
+import { BadRequestError, ResolveError } from "../../errors.ts";
+import { L5D_DST_OVERRIDE } from "../../http/headers.ts";
+import {
+  headerValue,
+  type HttpRequest,
+  type HttpResponse,
+  type HttpService,
+} from "../../http/message.ts";
+import { IdleCache } from "../../svc/idle_cache.ts";
+import type { OutboundCtx } from "../runtime.ts";
+import { Balancer } from "./concrete.ts";
+import { newHttpEndpoint } from "./endpoint.ts";
+
+/**
+ * The logical destination of a request as "host:port" (lower-case; port
+ * defaults to 80, or 443 for https), or an error for a request that names
+ * none (linkerd: no authority at all ⇒ error).
+ */
+export function logicalAddr(req: HttpRequest): string {
+  const override = headerValue(req.headers, L5D_DST_OVERRIDE);
+  const raw = override ?? req.authority;
+  if (!raw) {
+    throw new BadRequestError(
+      "request names no destination (no Host or :authority)",
+    );
+  }
+  return normalizeAuthority(raw, req.scheme === "https" ? 443 : 80);
+}
+
+/** Lower-cases an authority and adds the default port (strips userinfo). */
+export function normalizeAuthority(raw: string, defaultPort: number): string {
+  let a = raw.trim().toLowerCase();
+  const at = a.lastIndexOf("@");
+  if (at >= 0) a = a.slice(at + 1);
+  if (a.startsWith("[")) {
+    const end = a.indexOf("]");
+    if (end < 0) throw new BadRequestError(`invalid authority "${raw}"`);
+    const rest = a.slice(end + 1);
+    if (rest === "") return `${a}:${defaultPort}`;
+    if (!/^:\d{1,5}$/.test(rest)) {
+      throw new BadRequestError(`invalid authority "${raw}"`);
+    }
+    return a;
+  }
+  const colon = a.lastIndexOf(":");
+  if (colon < 0) return `${a}:${defaultPort}`;
+  const port = a.slice(colon + 1);
+  if (port === "") return `${a.slice(0, colon)}:${defaultPort}`;
+  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535 || colon === 0) {
+    throw new BadRequestError(`invalid authority "${raw}"`);
+  }
+  if (a.slice(0, colon).endsWith(".")) {
+    return `${a.slice(0, colon - 1)}:${port}`;
+  }
+  return a;
+}
+
+interface Logical {
+  balancer: Balancer | undefined;
+  ready: Promise<Balancer>;
+}
+
+/**
+ * The logical layer: one balancer per destination, built on first use and
+ * dropped after `discoveryIdleTimeoutMs` without requests (linkerd
+ * `NewIdleCached` over the logical stack).
+ */
+export function newHttpLogical(ctx: OutboundCtx): HttpService & Disposable {
+  const newEndpoint = newHttpEndpoint(ctx);
+  const cache = new IdleCache<Logical>({
+    idleMs: ctx.settings.discoveryIdleTimeoutMs,
+    dispose: (l) => {
+      l.balancer?.[Symbol.dispose]();
+      l.ready.then((b) => b[Symbol.dispose](), () => {});
+    },
+  });
+  const build = (addr: string): Logical => {
+    const l: Logical = {
+      balancer: undefined,
+      ready: ctx.discovery.resolve(addr).then((state) => {
+        const b = new Balancer(ctx, { logical: addr, state }, newEndpoint);
+        l.balancer = b;
+        return b;
+      }),
+    };
+    l.ready.catch(() => {});
+    return l;
+  };
+  const service = function logicalService(
+    req: HttpRequest,
+  ): Promise<HttpResponse> {
+    let addr: string;
+    try {
+      addr = logicalAddr(req);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (req.headers[L5D_DST_OVERRIDE] !== undefined) {
+      delete req.headers[L5D_DST_OVERRIDE];
+    }
+    const l = cache.get(addr, () => build(addr));
+    if (l.balancer) return l.balancer.call(req);
+    const release = cache.hold(addr);
+    return l.ready.then(
+      (b) => {
+        release();
+        return b.call(req);
+      },
+      (err) => {
+        release();
+        cache.evict(addr, l);
+        throw err instanceof ResolveError
+          ? err
+          : new ResolveError(addr, { cause: err });
+      },
+    );
+  } as HttpService & Disposable;
+  service[Symbol.dispose] = () => cache.clear();
+  return service;
+}

@@ -1,0 +1,70 @@
+/**
+ * The outermost HTTP layer of the outbound stack: the in-flight limit and
+ * the single place where errors become responses (linkerd
+ * `out/http/server.rs` `ServerRescue`, `LoadShed` over `ConcurrencyLimit`).
+ *
+ * @module
+ */
+import { LoadShedError, StreamResetError } from "../../errors.ts";
+import type {
+  HttpRequest,
+  HttpResponse,
+  HttpService,
+} from "../../http/message.ts";
+import { errorResponse } from "../../http/respond.ts";
+import type { OutboundCtx } from "../runtime.ts";
+
+/**
+ * Wraps the logical stack: sheds load above `maxInFlight`, and rescues every
+ * error into a synthetic response (status, `l5d-proxy-error`, gRPC status).
+ * HTTP/2 stream resets are not rescued: they propagate so the downstream
+ * stream is reset with the same code (linkerd §8.1).
+ */
+export function newHttpServer(
+  ctx: OutboundCtx,
+): (inner: HttpService) => HttpService {
+  const { maxInFlight, informationalHeaders } = ctx.settings;
+  return (inner) => {
+    let inFlight = 0;
+    const rescue = (req: HttpRequest, err: unknown): HttpResponse => {
+      if (req.version === "HTTP/2" && err instanceof StreamResetError) {
+        throw err;
+      }
+      const { response, rescue } = errorResponse(req, err, {
+        informationalHeaders,
+      });
+      ctx.metrics.httpError(rescue.kind);
+      ctx.log.info(
+        req.version === "HTTP/2" && response.headers["grpc-status"]
+          ? "gRPC request failed"
+          : `${req.version} request failed`,
+        { error: rescue.message, path: req.path },
+      );
+      return response;
+    };
+    return function serverService(req: HttpRequest): Promise<HttpResponse> {
+      if (inFlight >= maxInFlight) {
+        return Promise.resolve(
+          rescue(req, new LoadShedError("max in-flight requests reached")),
+        );
+      }
+      inFlight++;
+      let p: Promise<HttpResponse>;
+      try {
+        p = inner(req);
+      } catch (err) {
+        p = Promise.reject(err);
+      }
+      return p.then(
+        (rsp) => {
+          inFlight--;
+          return rsp;
+        },
+        (err) => {
+          inFlight--;
+          return rescue(req, err);
+        },
+      );
+    };
+  };
+}

@@ -1,0 +1,172 @@
+/**
+ * The outbound listener: accept, detect the protocol from the first bytes,
+ * then serve HTTP/1, HTTP/2 or forward opaque TCP (linkerd
+ * `push_tcp_instrument`, `push_protocol`, `linkerd/http/detect`).
+ *
+ * @module
+ */
+import net from "node:net";
+import { serveH1 } from "../http/h1/server.ts";
+import { H2Server } from "../http/h2/server.ts";
+import type { HttpService } from "../http/message.ts";
+import { connectTcp } from "../transport/connect.ts";
+import { detect } from "../transport/detect.ts";
+import type { OutboundLog } from "./runtime.ts";
+
+/** Options for {@linkcode startOutboundListener}. */
+export interface OutboundListenerOptions {
+  /** "host:port"; port 0 picks a free port. */
+  listenAddr: string;
+  service: HttpService;
+  log: OutboundLog;
+  /** @default 10000 */
+  detectTimeoutMs?: number;
+  /** Where non-HTTP connections go ("host:port"); absent = closed. */
+  opaqueTarget?: string;
+  /** @default 1000 */
+  connectTimeoutMs?: number;
+  /** @default true */
+  informationalHeaders?: boolean;
+  /** Called with the detection result of every connection (metrics). */
+  onDetect?: (result: string) => void;
+}
+
+/** A running listener. */
+export interface OutboundListener {
+  readonly port: number;
+  readonly host: string;
+  /** Open downstream connections. */
+  readonly connections: number;
+  /** Stops accepting and asks every connection to finish gracefully. */
+  drain(): Promise<void>;
+  /** Destroys every connection now. */
+  close(): void;
+}
+
+/** Parses "host:port" / "[v6]:port". */
+export function splitHostPort(addr: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(addr) ?? /^([^:]+):(\d+)$/.exec(addr);
+  if (!m) {
+    throw new TypeError(`Cannot parse address: current value is "${addr}"`);
+  }
+  return { host: m[1]!, port: Number(m[2]) };
+}
+
+/** Starts the outbound listener (linkerd outbound proxy accept path). */
+export async function startOutboundListener(
+  opts: OutboundListenerOptions,
+): Promise<OutboundListener> {
+  const detectTimeoutMs = opts.detectTimeoutMs ?? 10_000;
+  const h2 = new H2Server(opts.service, {
+    informationalHeaders: opts.informationalHeaders ?? true,
+  });
+  const sockets = new Set<net.Socket>();
+  const h1Conns = new Set<{ drain(): void }>();
+  let draining = false;
+
+  const onConnection = async (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.on("error", () => {});
+    socket.once("close", () => sockets.delete(socket));
+    const clientAddr = `${socket.remoteAddress}:${socket.remotePort}`;
+    const { protocol, initial } = await detect(socket, detectTimeoutMs);
+    opts.onDetect?.(protocol);
+    if (socket.destroyed) return;
+    switch (protocol) {
+      case "http1": {
+        const conn = serveH1(socket, initial, {
+          service: opts.service,
+          clientAddr,
+        });
+        h1Conns.add(conn);
+        conn.closed.finally(() => h1Conns.delete(conn));
+        if (draining) conn.drain();
+        return;
+      }
+      case "h2":
+        h2.accept(socket, initial);
+        if (draining) h2.drain();
+        return;
+      case "eof":
+        socket.destroy();
+        return;
+      default:
+        forwardOpaque(socket, initial, opts);
+    }
+  };
+
+  const server = net.createServer(
+    { noDelay: true },
+    (s) => void onConnection(s),
+  );
+  const { host, port } = splitHostPort(opts.listenAddr);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host, port }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const bound = server.address() as net.AddressInfo;
+  opts.log.info("outbound listener started", {
+    addr: `${bound.address}:${bound.port}`,
+  });
+
+  return {
+    port: bound.port,
+    host: bound.address,
+    get connections() {
+      return sockets.size;
+    },
+    drain() {
+      draining = true;
+      const closed = new Promise<void>((resolve) =>
+        server.close(() => resolve())
+      );
+      h2.drain();
+      for (const c of h1Conns) c.drain();
+      return closed;
+    },
+    close() {
+      draining = true;
+      server.close();
+      h2.close();
+      for (const s of sockets) s.destroy();
+    },
+  };
+}
+
+/** Forwards a non-HTTP connection byte for byte, or closes it (linkerd opaque forward). */
+function forwardOpaque(
+  socket: net.Socket,
+  initial: Uint8Array,
+  opts: OutboundListenerOptions,
+): void {
+  if (!opts.opaqueTarget) {
+    opts.log.debug("closing non-HTTP connection: no opaque target configured");
+    socket.destroy();
+    return;
+  }
+  const { host, port } = splitHostPort(opts.opaqueTarget);
+  connectTcp(host, port, { timeoutMs: opts.connectTimeoutMs ?? 1000 }).then(
+    (upstream) => {
+      if (socket.destroyed) {
+        upstream.destroy();
+        return;
+      }
+      upstream.on("error", () => socket.destroy());
+      socket.on("error", () => upstream.destroy());
+      socket.once("close", () => upstream.destroy());
+      upstream.once("close", () => socket.destroy());
+      if (initial.length > 0) upstream.write(initial);
+      socket.pipe(upstream);
+      upstream.pipe(socket);
+      socket.resume();
+    },
+    (err) => {
+      opts.log.info("opaque connect failed", { error: String(err) });
+      socket.destroy();
+    },
+  );
+}

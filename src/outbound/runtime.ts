@@ -1,0 +1,69 @@
+/**
+ * What every outbound layer is built with (linkerd `Outbound<S>`'s config
+ * and runtime fields), passed explicitly.
+ *
+ * @module
+ */
+import type { Discovery } from "../discovery/resolve.ts";
+
+/** Per-endpoint HTTP metric handle (linkerd endpoint `request_total`/`response_total`). */
+export interface HttpEndpointMetrics {
+  request(): void;
+  response(
+    status: number,
+    opts: {
+      classification: "success" | "failure";
+      grpcStatus?: number;
+      error?: string;
+      latencyMs: number;
+    },
+  ): void;
+}
+
+/** The metric families the outbound stack records into. */
+export interface OutboundMetrics {
+  httpEndpoint(labels: {
+    direction: string;
+    authority: string;
+    targetAddr: string;
+    tls?: { serverId: string };
+  }): HttpEndpointMetrics;
+  httpError(kind: string): void;
+}
+
+/** The minimal logger the data plane needs. */
+export interface OutboundLog {
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  debug(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** Outbound settings (linkerd env §12 names in comments). */
+export interface OutboundSettings {
+  /** OUTBOUND_CONNECT_TIMEOUT */
+  connectTimeoutMs: number;
+  /** OUTBOUND_HTTP1_CONNECTION_POOL_IDLE_TIMEOUT */
+  http1PoolIdleTimeoutMs: number;
+  /** OUTBOUND_MAX_IDLE_CONNS_PER_ENDPOINT */
+  maxIdleConnsPerEndpoint: number;
+  /** OUTBOUND_HTTP_QUEUE_CAPACITY */
+  httpQueueCapacity: number;
+  /** OUTBOUND_HTTP_FAILFAST_TIMEOUT */
+  httpFailfastTimeoutMs: number;
+  /** OUTBOUND_DISCOVERY_IDLE_TIMEOUT */
+  discoveryIdleTimeoutMs: number;
+  /** OUTBOUND_MAX_IN_FLIGHT */
+  maxInFlight: number;
+  /** !OUTBOUND_DISABLE_INFORMATIONAL_HEADERS */
+  informationalHeaders: boolean;
+}
+
+/** The outbound runtime (linkerd `Outbound { config, runtime }`). */
+export interface OutboundCtx {
+  readonly settings: OutboundSettings;
+  readonly discovery: Discovery;
+  readonly metrics: OutboundMetrics;
+  readonly log: OutboundLog;
+  /** Randomness for balancing; injectable for tests. */
+  readonly random: () => number;
+}
