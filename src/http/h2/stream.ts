@@ -19,6 +19,8 @@ export const H2Code = {
   ENHANCE_YOUR_CALM: 11,
 } as const;
 
+function noop() {}
+
 /** The END_STREAM flag on a HEADERS frame. */
 export const FLAG_END_STREAM = 0x1;
 
@@ -74,6 +76,8 @@ export function toH2Headers(
  */
 export function resetStream(stream: http2.Http2Stream, code: number): void {
   if (stream.destroyed || stream.closed) return;
+  // Closing with an error code emits 'error' on our own stream.
+  if (stream.listenerCount("error") === 0) stream.on("error", noop);
   // deno-lint-ignore no-explicit-any
   const ws = (stream as any)._writableState;
   if (ws && code !== H2Code.NO_ERROR) ws.ending = true;
@@ -103,6 +107,8 @@ export function streamBody(
   };
   const onEnd = () => {
     if (done) return;
+    // A reset also ends the readable side: tell the two apart by the code.
+    if (stream.rstCode) return onClose();
     done = true;
     sink!.end(trailers);
   };
@@ -119,6 +125,7 @@ export function streamBody(
       stream.on("trailers", onTrailers);
       stream.on("end", onEnd);
       stream.on("close", onClose);
+      stream.on("error", noop);
       stream.on("data", onData);
       if (stream.readableEnded) queueMicrotask(onEnd);
     },
