@@ -171,7 +171,13 @@ class CollectedFamily {
   }
 
   get(): Promise<
-    { name: string; help: string; type: string; aggregator: string; values: Sample[] }
+    {
+      name: string;
+      help: string;
+      type: string;
+      aggregator: string;
+      values: Sample[];
+    }
   > {
     const values: Sample[] = [];
     this.#collect(values);
@@ -231,7 +237,11 @@ class LatencySeries {
       labels: { ...this.labels, le: "+Inf" },
       value: cumulative,
     });
-    out.push({ metricName: `${name}_sum`, labels: this.labels, value: this.#sum });
+    out.push({
+      metricName: `${name}_sum`,
+      labels: this.labels,
+      value: this.#sum,
+    });
     out.push({
       metricName: `${name}_count`,
       labels: this.labels,
@@ -256,9 +266,9 @@ class ResponseSeries {
 class EndpointSeries implements HttpEndpointMetrics {
   readonly labels: Labels;
   #requests = 0;
-  /** Common case (no gRPC status, no error), keyed `status` or `~status`. */
+  /** Common case (no stream error), keyed by a number (see `response`). */
   readonly #plain = new Map<number, ResponseSeries>();
-  /** Responses with a gRPC status or a stream error, keyed by a string. */
+  /** Responses with a stream error (or an odd gRPC status), keyed by a string. */
   readonly #other = new Map<string, ResponseSeries>();
   readonly #latency = new Map<number, LatencySeries>();
 
@@ -272,11 +282,23 @@ class EndpointSeries implements HttpEndpointMetrics {
 
   response(status: number, opts: ResponseRecord): void {
     let series: ResponseSeries | undefined;
-    if (opts.grpcStatus === undefined && opts.error === undefined) {
-      const key = opts.classification === "success" ? status : ~status;
+    const grpcStatus = opts.grpcStatus;
+    if (
+      opts.error === undefined &&
+      (grpcStatus === undefined ||
+        (grpcStatus >>> 0 === grpcStatus && grpcStatus < 64))
+    ) {
+      // Numeric key: status, gRPC status + 1 (0 when absent), classification.
+      const k = status * 128 + (grpcStatus === undefined ? 0 : grpcStatus + 1);
+      const key = opts.classification === "success" ? k : -k - 1;
       series = this.#plain.get(key);
       if (series === undefined) {
-        series = this.#newResponse(status, opts.classification, "", "");
+        series = this.#newResponse(
+          status,
+          opts.classification,
+          grpcStatus === undefined ? "" : String(grpcStatus),
+          "",
+        );
         this.#plain.set(key, series);
       }
     } else {
@@ -370,7 +392,11 @@ class TransportSeries implements TransportMetrics {
 
   #closes(): number {
     let n = this.#cleanCloses;
-    if (this.#errnoCloses) for (const c of this.#errnoCloses.values()) n += c;
+    if (this.#errnoCloses) {
+      for (const c of this.#errnoCloses.values()) {
+        n += c;
+      }
+    }
     return n;
   }
 
@@ -384,7 +410,10 @@ class TransportSeries implements TransportMetrics {
 
   collectCloses(out: Sample[]): void {
     if (this.#cleanCloses > 0 || this.#errnoCloses === undefined) {
-      out.push({ labels: { ...this.labels, errno: "" }, value: this.#cleanCloses });
+      out.push({
+        labels: { ...this.labels, errno: "" },
+        value: this.#cleanCloses,
+      });
     }
     if (this.#errnoCloses) {
       for (const [errno, n] of this.#errnoCloses) {
@@ -516,7 +545,8 @@ export class ProxyMetrics {
 
     this.#httpErrors = new Counter({
       name: "outbound_http_errors_total",
-      help: "The total number of outbound HTTP requests that could not be processed due to a proxy error.",
+      help:
+        "The total number of outbound HTTP requests that could not be processed due to a proxy error.",
       labelNames: ["error"],
       registers,
     });
