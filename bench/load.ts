@@ -1,0 +1,221 @@
+/**
+ * The load benchmark: the same load sent directly to a backend and through
+ * Petrel, in one run, so the figures are same-run ratios.
+ *
+ *   deno task load            (or: deno run -A bench/load.ts [--seconds 5])
+ *
+ * Prints, for HTTP/1.1 (wrk) and h2c (h2load), when those tools are
+ * installed: req/s direct and through Petrel, Petrel's CPU µs per request
+ * (from /proc), and the latency Petrel adds (p50/p99) at a fixed 2 000 req/s
+ * from an open-loop generator that measures from the scheduled send time.
+ */
+import net from "node:net";
+import { type Peer, startPeer } from "../tests/support/proc.ts";
+
+const args = Deno.args;
+const seconds = Number(args[args.indexOf("--seconds") + 1] || 5);
+const ROOT = new URL("..", import.meta.url).pathname;
+
+function has(cmd: string): boolean {
+  try {
+    return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null" }).outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+async function exec(cmd: string, a: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd, { args: a, stdout: "piped", stderr: "piped" }).output();
+  return new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+}
+
+/** utime + stime of a process, in µs. */
+async function cpuMicros(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks * (1_000_000 / 100); // CLK_TCK = 100 on Linux
+}
+
+async function rssBytes(pid: number): Promise<number> {
+  const s = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0) * 1024;
+}
+
+function parseWrk(out: string): number {
+  const m = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  return m ? Number(m[1]) : NaN;
+}
+
+function parseH2load(out: string): { rps: number; ok: number } {
+  const rps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out)?.[1] ?? NaN);
+  const ok = Number(/(\d+) succeeded/.exec(out)?.[1] ?? 0);
+  return { rps, ok };
+}
+
+/**
+ * Open-loop fixed-rate HTTP/1.1 load over `conns` keep-alive connections:
+ * each request's latency is measured from when it was scheduled, so a
+ * stall is not hidden (no coordinated omission).
+ */
+async function fixedRate(
+  port: number,
+  host: string,
+  rate: number,
+  durationMs: number,
+  conns = 16,
+): Promise<{ p50: number; p99: number; count: number; errors: number }> {
+  const req = `GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
+  const latencies: number[] = [];
+  let errors = 0;
+  const sockets = await Promise.all(
+    Array.from({ length: conns }, () =>
+      new Promise<net.Socket>((resolve, reject) => {
+        const s = net.connect({ host: "127.0.0.1", port, noDelay: true }, () => resolve(s));
+        s.once("error", reject);
+      })),
+  );
+  const queues: number[][] = sockets.map(() => []);
+  sockets.forEach((s, i) => {
+    let buf = "";
+    s.on("data", (c) => {
+      buf += c.toString("latin1");
+      for (;;) {
+        const end = buf.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        const len = Number(/content-length: (\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
+        if (buf.length < end + 4 + len) return;
+        if (!buf.startsWith("HTTP/1.1 200")) errors++;
+        buf = buf.slice(end + 4 + len);
+        const t0 = queues[i]!.shift()!;
+        latencies.push(performance.now() - t0);
+      }
+    });
+  });
+  const start = performance.now();
+  const interval = 1000 / rate;
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const now = performance.now();
+      const due = Math.min(Math.floor((now - start) / interval), Math.floor(durationMs / interval));
+      while (sent < due) {
+        const i = sent % conns;
+        queues[i]!.push(start + sent * interval);
+        sockets[i]!.write(req);
+        sent++;
+      }
+      if (now - start >= durationMs) resolve();
+      else setTimeout(tick, 1);
+    };
+    tick();
+  });
+  const waitUntil = performance.now() + 5000;
+  while (latencies.length + errors < sent && performance.now() < waitUntil) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  for (const s of sockets) s.destroy();
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN;
+  return { p50: pct(0.5), p99: pct(0.99), count: latencies.length, errors };
+}
+
+async function startPetrel(services: string): Promise<{ peer: Peer; port: number; pid: number; dir: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "petrel-bench-" });
+  await Deno.writeTextFile(
+    `${dir}/petrel.yaml`,
+    `outbound: { listen: 127.0.0.1:0 }\nadmin: { listen: 127.0.0.1:0 }\nservices:\n${services}`,
+  );
+  const peer = await startPeer(Deno.execPath(), ["run", "-A", `${ROOT}main.ts`, "--config", `${dir}/petrel.yaml`], {
+    env: { LINKERD2_PROXY_LOG: "error" },
+    startTimeoutMs: 30_000,
+  });
+  return { peer, port: peer.port, pid: (peer.info as { pid: number }).pid, dir };
+}
+
+const results: Record<string, unknown> = {};
+const fmt = (n: number, d = 0) => Number.isFinite(n) ? n.toFixed(d) : "n/a";
+
+// ---------------------------------------------------------------- HTTP/1.1
+{
+  const backend = await startPeer(Deno.execPath(), ["run", "-A", `${ROOT}bench/_http1_backend.ts`]);
+  const petrel = await startPetrel(
+    `  - name: bench.test:80\n    protocol: http1\n    endpoints: [127.0.0.1:${backend.port}]\n`,
+  );
+  try {
+    // Warm-up.
+    await fixedRate(petrel.port, "bench.test", 500, 1000);
+    const lat = { direct: await fixedRate(backend.port, "bench.test", 2000, seconds * 1000), proxied: await fixedRate(petrel.port, "bench.test", 2000, seconds * 1000) };
+    const row: Record<string, unknown> = {
+      "p50 direct (ms)": fmt(lat.direct.p50, 3),
+      "p50 via Petrel (ms)": fmt(lat.proxied.p50, 3),
+      "added p50 (ms)": fmt(lat.proxied.p50 - lat.direct.p50, 3),
+      "p99 direct (ms)": fmt(lat.direct.p99, 3),
+      "p99 via Petrel (ms)": fmt(lat.proxied.p99, 3),
+      "added p99 (ms)": fmt(lat.proxied.p99 - lat.direct.p99, 3),
+      "errors at 2000 req/s": lat.proxied.errors,
+    };
+    if (has("wrk")) {
+      const wrk = (port: number) =>
+        exec("wrk", ["-t1", "-c32", `-d${seconds}s`, "-H", "Host: bench.test", `http://127.0.0.1:${port}/`]);
+      const direct = parseWrk(await wrk(backend.port));
+      const cpu0 = await cpuMicros(petrel.pid);
+      const out = await wrk(petrel.port);
+      const cpu1 = await cpuMicros(petrel.pid);
+      const proxied = parseWrk(out);
+      const reqs = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+      row["req/s direct"] = fmt(direct);
+      row["req/s via Petrel"] = fmt(proxied);
+      row["Petrel CPU µs/req"] = fmt((cpu1 - cpu0) / reqs, 1);
+      row["Petrel RSS (MB)"] = fmt((await rssBytes(petrel.pid)) / 1e6, 1);
+    } else row["wrk"] = "not installed";
+    results["HTTP/1.1"] = row;
+  } finally {
+    await petrel.peer.stop();
+    await backend.stop();
+    await Deno.remove(petrel.dir, { recursive: true });
+  }
+}
+
+// -------------------------------------------------------------------- h2c
+if (has("h2load") && has("nghttpd")) {
+  const docroot = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${docroot}/index.html`, "hello from nghttpd\n");
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const nghttpd = new Deno.Command("nghttpd", {
+    args: ["--no-tls", "-d", docroot, String(port)],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await new Promise((r) => setTimeout(r, 500));
+  const petrel = await startPetrel(`  - name: bench.test:80\n    protocol: http2\n    endpoints: [127.0.0.1:${port}]\n`);
+  try {
+    const load = (p: number) =>
+      exec("h2load", ["-D", String(seconds), "-c", "4", "-m", "32", "-H", ":authority: bench.test", `http://127.0.0.1:${p}/index.html`]);
+    await load(petrel.port); // warm-up
+    const direct = parseH2load(await load(port));
+    const cpu0 = await cpuMicros(petrel.pid);
+    const proxied = parseH2load(await load(petrel.port));
+    const cpu1 = await cpuMicros(petrel.pid);
+    results["h2c"] = {
+      "req/s direct": fmt(direct.rps),
+      "req/s via Petrel": fmt(proxied.rps),
+      "Petrel CPU µs/req": fmt((cpu1 - cpu0) / proxied.ok, 1),
+    };
+  } finally {
+    await petrel.peer.stop();
+    nghttpd.kill();
+    await nghttpd.status;
+    await Deno.remove(petrel.dir, { recursive: true });
+    await Deno.remove(docroot, { recursive: true });
+  }
+} else {
+  results["h2c"] = { skipped: "h2load or nghttpd (nghttp2-server) not installed" };
+}
+
+console.log(`\nPetrel load benchmark (${seconds}s per run, ${new Date().toISOString()})`);
+for (const [name, row] of Object.entries(results)) {
+  console.log(`\n${name}`);
+  for (const [k, v] of Object.entries(row as Record<string, unknown>)) console.log(`  ${k.padEnd(24)} ${v}`);
+}
+console.log("\n" + JSON.stringify(results));

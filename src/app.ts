@@ -1,0 +1,191 @@
+/**
+ * Builds the running proxy from a Config: discovery, the outbound stack and
+ * listener, per-port forwards, the admin server, config reloads and drain
+ * (linkerd `linkerd/app/src/lib.rs`).
+ *
+ * @module
+ */
+import { startAdmin } from "./admin/server.ts";
+import type { Config, FileConfig } from "./config/config.ts";
+import { watchConfigFile } from "./config/watch.ts";
+import { CompositeDiscovery } from "./discovery/mod.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { ProxyMetrics } from "./metrics/registry.ts";
+import {
+  type OutboundListener,
+  startOutboundListener,
+  startTcpForward,
+} from "./outbound/listener.ts";
+import type { OutboundCtx } from "./outbound/runtime.ts";
+import { mkHttpSidecar } from "./outbound/sidecar.ts";
+
+/** Options for {@linkcode buildApp}. */
+export interface AppOptions {
+  /** The process environment (for `/env.json`). @default {} */
+  env?: Record<string, string>;
+  /** A logger to use instead of one built from `config.logLevel`. */
+  logger?: Logger;
+}
+
+/** A running Petrel. */
+export interface App {
+  /** The bound outbound listener address. */
+  readonly outbound: { readonly host: string; readonly port: number };
+  /** The bound admin address. */
+  readonly admin: { readonly hostname: string; readonly port: number };
+  readonly metrics: ProxyMetrics;
+  /** Resolves once the proxy has stopped (after `shutdown()`). */
+  readonly done: Promise<void>;
+  /**
+   * Drains: stop accepting, let in-flight requests finish, then close
+   * everything; forced after `shutdownGracePeriodMs` (linkerd drain).
+   */
+  shutdown(): Promise<void>;
+}
+
+/** Starts Petrel with `config` (linkerd `App::spawn`). */
+export async function buildApp(
+  config: Config,
+  opts: AppOptions = {},
+): Promise<App> {
+  const log = opts.logger ?? createLogger({ level: config.logLevel });
+  const metrics = new ProxyMetrics();
+  const discovery = new CompositeDiscovery({
+    file: config.file,
+    idleTimeoutMs: config.outbound.discoveryIdleTimeoutMs,
+  });
+  const o = config.outbound;
+  const ctx: OutboundCtx = {
+    settings: {
+      connectTimeoutMs: o.connectTimeoutMs,
+      http1PoolIdleTimeoutMs: o.http1PoolIdleTimeoutMs,
+      maxIdleConnsPerEndpoint: o.maxIdleConnsPerEndpoint,
+      httpQueueCapacity: o.httpQueueCapacity,
+      httpFailfastTimeoutMs: o.httpFailfastTimeoutMs,
+      discoveryIdleTimeoutMs: o.discoveryIdleTimeoutMs,
+      maxInFlight: o.maxInFlight,
+      informationalHeaders: !o.disableInformationalHeaders,
+    },
+    discovery,
+    metrics,
+    log: log.child("outbound"),
+    random: Math.random,
+  };
+  const sidecar = mkHttpSidecar(ctx);
+  const listeners: OutboundListener[] = [];
+  const cleanup: (() => void)[] = [
+    () => sidecar[Symbol.dispose](),
+    () => discovery.dispose(),
+  ];
+  try {
+    listeners.push(
+      await startOutboundListener({
+        listenAddr: o.listenAddr,
+        service: sidecar.service,
+        log: ctx.log,
+        detectTimeoutMs: o.detectTimeoutMs,
+        connectTimeoutMs: o.connectTimeoutMs,
+        informationalHeaders: !o.disableInformationalHeaders,
+        onDetect: (r) => metrics.detect(detectLabel(r)),
+        ...(o.opaqueTarget ? { opaqueTarget: o.opaqueTarget } : {}),
+      }),
+    );
+    for (const f of o.forwards) {
+      listeners.push(
+        await startTcpForward({
+          listenAddr: f.listenAddr,
+          target: f.target,
+          connectTimeoutMs: o.connectTimeoutMs,
+          log: ctx.log,
+        }),
+      );
+    }
+  } catch (err) {
+    for (const l of listeners) l.close();
+    for (const c of cleanup) c();
+    throw err;
+  }
+
+  if (config.configPath) {
+    const path = config.configPath;
+    const watcher = watchConfigFile(path, {
+      onConfig: (file: FileConfig) => {
+        discovery.update(file);
+        log.info("config reloaded", { path, services: file.services.length });
+      },
+      onError: (err: Error) => {
+        log.error("config rejected; keeping the last good config", {
+          path,
+          error: err.message,
+        });
+      },
+    });
+    cleanup.push(() => watcher[Symbol.dispose]());
+  }
+
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => resolveDone = r);
+  let shuttingDown: Promise<void> | undefined;
+
+  const shutdown = () =>
+    shuttingDown ??= (async () => {
+      log.info("shutting down: draining connections");
+      const drained = Promise.all(listeners.map((l) => waitDrained(l)));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise<void>((r) => {
+        timer = setTimeout(() => {
+          log.warn("grace period over: closing remaining connections");
+          r();
+        }, config.shutdownGracePeriodMs);
+      });
+      await Promise.race([drained, deadline]);
+      clearTimeout(timer);
+      for (const l of listeners) l.close();
+      for (const c of cleanup) c();
+      await admin.close();
+      log.info("shutdown complete");
+      resolveDone();
+    })();
+
+  const admin = await startAdmin({
+    listenAddr: config.admin.listenAddr,
+    metrics,
+    logger: log,
+    isReady: () => shuttingDown === undefined,
+    shutdownEnabled: config.admin.shutdownEnabled,
+    onShutdown: () => void shutdown(),
+    env: opts.env ?? {},
+  });
+
+  const main = listeners[0]!;
+  return {
+    outbound: { host: main.host, port: main.port },
+    admin: admin.addr,
+    metrics,
+    done,
+    shutdown,
+  };
+}
+
+/** Stops accepting, then resolves once the listener has no connections left. */
+async function waitDrained(l: OutboundListener): Promise<void> {
+  await l.drain();
+  while (l.connections > 0) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function detectLabel(result: string): string {
+  switch (result) {
+    case "http1":
+      return "http/1";
+    case "h2":
+      return "http/2";
+    case "timeout":
+      return "read_timeout";
+    case "eof":
+      return "error";
+    default:
+      return "not_http";
+  }
+}
