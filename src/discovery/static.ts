@@ -1,0 +1,216 @@
+/**
+ * Discovery from the YAML config file: each configured service is a live
+ * `Watch<ServiceState>` updated when the file changes (Petrel's stand-in for
+ * linkerd's Destination `Get` stream, `proxy/api-resolve`).
+ *
+ * @module
+ */
+import type {
+  EndpointConfig,
+  FileConfig,
+  ServiceConfig,
+} from "../config/config.ts";
+import {
+  formatSocketAddr,
+  isIpAddr,
+  normalizeAuthority,
+} from "../config/parse.ts";
+import { Watch } from "../svc/watch.ts";
+import { deepEqual } from "./_equal.ts";
+import { DnsDiscovery, type DnsName } from "./dns.ts";
+import type { EndpointMeta, ServiceState } from "./resolve.ts";
+
+/** Options of `ConfigDiscovery`. */
+export interface ConfigDiscoveryOptions {
+  /**
+   * Resolves endpoints written as host names. Not disposed by
+   * `ConfigDiscovery` when given.
+   * @default {a private DnsDiscovery}
+   */
+  dns?: DnsDiscovery;
+}
+
+interface FollowedName {
+  readonly name: DnsName;
+  readonly sub: Disposable;
+}
+
+/**
+ * Serves the services of the current config file (linkerd `Resolve` over a
+ * static source): one `Watch` per service name, reused across updates; only
+ * services whose state changed are republished; a service removed from the
+ * file is published with no endpoints.
+ */
+export class ConfigDiscovery implements Disposable {
+  readonly #dns: DnsDiscovery;
+  readonly #ownsDns: boolean;
+  #services = new Map<string, ServiceConfig>();
+  readonly #watches = new Map<string, Watch<ServiceState>>();
+  readonly #followed = new Map<string, FollowedName>();
+  readonly #listeners = new Set<(names: ReadonlySet<string>) => void>();
+  #settled: Promise<void> = Promise.resolve();
+  #disposed = false;
+
+  constructor(options: ConfigDiscoveryOptions = {}) {
+    this.#ownsDns = options.dns === undefined;
+    this.#dns = options.dns ?? new DnsDiscovery();
+  }
+
+  /**
+   * Applies a new config file. Services with only IP endpoints are
+   * published before this returns; the promise settles once every newly
+   * named endpoint host had its first DNS lookup (see `settled()`).
+   */
+  update(config: FileConfig): Promise<void> {
+    if (this.#disposed) throw new TypeError("ConfigDiscovery is disposed");
+    const next = new Map(config.services.map((s) => [s.name, s]));
+    const hosts = new Set<string>();
+    for (const svc of next.values()) {
+      for (const ep of svc.endpoints) {
+        if (!isIpAddr(ep.host)) hosts.add(ep.host);
+      }
+    }
+    const firstLookups: Promise<void>[] = [];
+    for (const host of hosts) {
+      if (this.#followed.has(host)) continue;
+      const name = this.#dns.followHost(host);
+      const sub = name.addresses.subscribe(() => this.#hostChanged(host));
+      this.#followed.set(host, { name, sub });
+      firstLookups.push(name.ready);
+    }
+    this.#services = next;
+    for (const [host, followed] of this.#followed) {
+      if (hosts.has(host)) continue;
+      followed.sub[Symbol.dispose]();
+      followed.name[Symbol.dispose]();
+      this.#followed.delete(host);
+    }
+    for (const svc of next.values()) {
+      this.#publish(svc.name, this.#stateOf(svc));
+    }
+    for (const name of this.#watches.keys()) {
+      if (!next.has(name)) this.#publish(name, this.#removedState(name));
+    }
+    const names: ReadonlySet<string> = new Set(next.keys());
+    for (const fn of [...this.#listeners]) fn(names);
+    const settled = Promise.all(firstLookups).then(() => {});
+    this.#settled = settled;
+    return settled;
+  }
+
+  /** Settles once the latest `update()` has resolved its new endpoint host names. */
+  settled(): Promise<void> {
+    return this.#settled;
+  }
+
+  /**
+   * The live state of the configured service named by `authority`
+   * ("host[:port]", any case, port 80 by default), or undefined when the
+   * current file does not list it.
+   */
+  lookup(authority: string): Watch<ServiceState> | undefined {
+    const name = normalizeOrUndefined(authority);
+    if (name === undefined || !this.#services.has(name)) return undefined;
+    return this.#watches.get(name);
+  }
+
+  /** True when the current file lists `authority`. */
+  has(authority: string): boolean {
+    const name = normalizeOrUndefined(authority);
+    return name !== undefined && this.#services.has(name);
+  }
+
+  /** The service names of the current file. */
+  get names(): readonly string[] {
+    return [...this.#services.keys()];
+  }
+
+  /** Calls `fn` with the new set of service names after each `update()`. */
+  onUpdate(fn: (names: ReadonlySet<string>) => void): Disposable {
+    this.#listeners.add(fn);
+    return { [Symbol.dispose]: () => this.#listeners.delete(fn) };
+  }
+
+  #hostChanged(host: string): void {
+    for (const svc of this.#services.values()) {
+      if (svc.endpoints.some((ep) => ep.host === host)) {
+        this.#publish(svc.name, this.#stateOf(svc));
+      }
+    }
+  }
+
+  #publish(name: string, state: ServiceState): void {
+    const watch = this.#watches.get(name);
+    if (watch === undefined) {
+      this.#watches.set(name, new Watch(state));
+    } else if (!deepEqual(watch.get(), state)) {
+      watch.set(state);
+    }
+  }
+
+  #removedState(name: string): ServiceState {
+    const last = this.#watches.get(name)?.get();
+    return {
+      name,
+      protocol: last?.protocol ?? "http1",
+      endpoints: [],
+      source: "config",
+    };
+  }
+
+  #stateOf(svc: ServiceConfig): ServiceState {
+    const endpoints: EndpointMeta[] = [];
+    const seen = new Set<string>();
+    const add = (ep: EndpointConfig, host: string) => {
+      const addr = formatSocketAddr({ host, port: ep.port });
+      if (seen.has(addr)) return;
+      seen.add(addr);
+      const meta: {
+        addr: string;
+        host: string;
+        port: number;
+        identity?: string;
+        weight?: number;
+      } = { addr, host, port: ep.port };
+      if (ep.identity !== undefined) meta.identity = ep.identity;
+      if (ep.weight !== undefined) meta.weight = ep.weight;
+      endpoints.push(meta);
+    };
+    for (const ep of svc.endpoints) {
+      if (isIpAddr(ep.host)) {
+        add(ep, ep.host);
+      } else {
+        const ips = this.#followed.get(ep.host)?.name.addresses.get() ?? [];
+        for (const ip of ips) add(ep, ip);
+      }
+    }
+    return {
+      name: svc.name,
+      protocol: svc.protocol,
+      endpoints,
+      source: "config",
+    };
+  }
+
+  /** Stops DNS refreshes and closes every watch. */
+  [Symbol.dispose](): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const followed of this.#followed.values()) {
+      followed.sub[Symbol.dispose]();
+      followed.name[Symbol.dispose]();
+    }
+    this.#followed.clear();
+    for (const watch of this.#watches.values()) watch.close();
+    this.#listeners.clear();
+    if (this.#ownsDns) this.#dns[Symbol.dispose]();
+  }
+}
+
+function normalizeOrUndefined(authority: string): string | undefined {
+  try {
+    return normalizeAuthority(authority);
+  } catch {
+    return undefined;
+  }
+}
