@@ -109,6 +109,7 @@ export async function buildApp(
   if (config.configPath) {
     const path = config.configPath;
     const watcher = watchConfigFile(path, {
+      initial: config.file,
       onConfig: (file: FileConfig) => {
         discovery.update(file);
         log.info("config reloaded", { path, services: file.services.length });

@@ -84,7 +84,7 @@ interface Entry {
 /**
  * The outbound `Discovery` (linkerd `Resolve` for logical names): a service
  * listed in the config file wins; any other name is resolved with DNS on the
- * same port (protocol "http1"). Each authority gets one cached live `Watch`
+ * same port (protocol "auto": the request's own). Each authority gets one cached live `Watch`
  * that follows the source across config reloads (a name added to the file
  * takes over from DNS; a name removed from it falls back to DNS when DNS
  * knows it). Entries idle for `idleTimeoutMs` are swept by one coarse timer.
@@ -185,7 +185,7 @@ export class CompositeDiscovery
     await this.config.settled();
     if (this.#disposed) throw new ResolveError(key);
     if (this.config.has(key)) return this.#add(key, undefined);
-    const service = await this.dns.resolveService(key, { protocol: "http1" });
+    const service = await this.dns.resolveService(key, { protocol: "auto" });
     if (this.#disposed) {
       service[Symbol.dispose]();
       throw new ResolveError(key);
@@ -260,7 +260,7 @@ export class CompositeDiscovery
     let service: DnsService;
     try {
       service = await this.dns.resolveService(entry.authority, {
-        protocol: "http1",
+        protocol: "auto",
       });
     } catch {
       return; // Keep the (now empty) config state.

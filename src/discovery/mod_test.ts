@@ -52,7 +52,7 @@ Deno.test("CompositeDiscovery.resolve() falls back to DNS on the same port", asy
   assert.equal(fake.calls("api.test"), 1, "one lookup for concurrent callers");
   assert.deepEqual(a.get(), {
     name: "api.test:7000",
-    protocol: "http1",
+    protocol: "auto",
     endpoints: [
       { addr: "10.0.0.1:7000", host: "10.0.0.1", port: 7000 },
       { addr: "10.0.0.2:7000", host: "10.0.0.2", port: 7000 },
