@@ -56,7 +56,8 @@ export function splitHostPort(addr: string): { host: string; port: number } {
 export async function startOutboundListener(
   opts: OutboundListenerOptions,
 ): Promise<OutboundListener> {
-  const detectTimeoutMs = opts.detectTimeoutMs ?? 10_000;
+  // linkerd disables detection with 365d, beyond what setTimeout takes.
+  const detectTimeoutMs = Math.min(opts.detectTimeoutMs ?? 10_000, 2 ** 31 - 1);
   const h2 = new H2Server(opts.service, {
     informationalHeaders: opts.informationalHeaders ?? true,
   });
@@ -169,4 +170,60 @@ function forwardOpaque(
       socket.destroy();
     },
   );
+}
+
+/** Options for {@linkcode startTcpForward}. */
+export interface TcpForwardOptions {
+  /** "host:port" to listen on. */
+  listenAddr: string;
+  /** "host:port" every accepted connection is forwarded to. */
+  target: string;
+  log: OutboundLog;
+  /** @default 1000 */
+  connectTimeoutMs?: number;
+}
+
+/** A per-port opaque TCP forward, no protocol detection (linkerd opaque route). */
+export async function startTcpForward(
+  opts: TcpForwardOptions,
+): Promise<OutboundListener> {
+  const sockets = new Set<net.Socket>();
+  const fwd: OutboundListenerOptions = {
+    listenAddr: opts.listenAddr,
+    service: () => Promise.reject(new Error("not HTTP")),
+    log: opts.log,
+    opaqueTarget: opts.target,
+    connectTimeoutMs: opts.connectTimeoutMs ?? 1000,
+  };
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.on("error", () => {});
+    socket.once("close", () => sockets.delete(socket));
+    socket.pause();
+    forwardOpaque(socket, new Uint8Array(0), fwd);
+  });
+  const { host, port } = splitHostPort(opts.listenAddr);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host, port }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const bound = server.address() as net.AddressInfo;
+  return {
+    port: bound.port,
+    host: bound.address,
+    get connections() {
+      return sockets.size;
+    },
+    drain() {
+      // Opaque streams have no request boundary: finish when they close.
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+    close() {
+      server.close();
+      for (const s of sockets) s.destroy();
+    },
+  };
 }

@@ -118,11 +118,12 @@ export function streamBody(
     const code = stream.rstCode ?? H2Code.INTERNAL_ERROR;
     sink!.error(new StreamResetError(code === 0 ? H2Code.CANCEL : code));
   };
+  // Trailers may arrive before the consumer starts reading: keep them.
+  stream.on("trailers", onTrailers);
   return {
     length,
     start(s) {
       sink = s;
-      stream.on("trailers", onTrailers);
       stream.on("end", onEnd);
       stream.on("close", onClose);
       stream.on("error", noop);
