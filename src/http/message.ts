@@ -75,6 +75,12 @@ export interface RequestExt {
   client?: ClientHandle;
   /** Monotonic start time in ms (performance.now()). */
   startMs?: number;
+  /**
+   * Aborted when the downstream gives up on the request before its response
+   * is done (an HTTP/2 RST_STREAM, a client disconnect); the reason is a
+   * `StreamResetError` carrying the code to pass upstream.
+   */
+  signal?: AbortSignal;
 }
 
 /** An HTTP request as it travels through Petrel. */

@@ -50,6 +50,8 @@ export async function startPetrel(
   env: Record<string, string> = {},
 ): Promise<TestPetrel> {
   const configPath = await writeConfig(yaml);
+  // A short grace period: a failing test must not wait 120 s on shutdown.
+  env = { LINKERD2_PROXY_SHUTDOWN_GRACE_PERIOD: "2s", ...env };
   const config = parseConfig(env, ["--config", configPath]);
   const logger = createLogger({
     level: Deno.env.get("PETREL_TEST_LOG") ?? "error",

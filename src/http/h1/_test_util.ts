@@ -100,7 +100,9 @@ export class RawClient {
   }
 
   write(data: string | Uint8Array): void {
-    this.socket.write(typeof data === "string" ? Buffer.from(data, "latin1") : data);
+    this.socket.write(
+      typeof data === "string" ? Buffer.from(data, "latin1") : data,
+    );
   }
 
   /** Bytes received and not consumed yet. */
@@ -146,7 +148,9 @@ export class RawClient {
         if (h.chunked) {
           const dec = new ChunkedDecoder();
           const parts: Uint8Array[] = [];
-          const sink = { push: (c: Uint8Array) => parts.push(Uint8Array.from(c)) };
+          const sink = {
+            push: (c: Uint8Array) => parts.push(Uint8Array.from(c)),
+          };
           let pos = h.end;
           let consumed = h.end;
           for (;;) {
@@ -337,9 +341,9 @@ export class RawServer {
         index: this.connections++,
         requests: 0,
         write: (s) =>
-          socket.destroyed
-            ? false
-            : socket.write(typeof s === "string" ? Buffer.from(s, "latin1") : s),
+          socket.destroyed ? false : socket.write(
+            typeof s === "string" ? Buffer.from(s, "latin1") : s,
+          ),
       };
       this.sockets.add(socket);
       this.#closed.push(

@@ -40,7 +40,9 @@ function decode(input: Uint8Array, step = 0): Decoded {
     // Each piece is its own buffer, as socket reads are.
     const piece = Uint8Array.from(input.subarray(pos, stop));
     const r = d.decode(piece, 0, piece.length, c);
-    if (r < 0) return { data: c.text(), trailers: undefined, end: -1, error: d.error };
+    if (r < 0) {
+      return { data: c.text(), trailers: undefined, end: -1, error: d.error };
+    }
     if (d.done) {
       end = pos + r;
       break;
@@ -51,7 +53,7 @@ function decode(input: Uint8Array, step = 0): Decoded {
   return { data: c.text(), trailers: d.trailers, end, error: d.error };
 }
 
-const BODY = "5\r\nhello\r\n6;ext=1;quoted=\"a b\"\r\n world\r\n" +
+const BODY = '5\r\nhello\r\n6;ext=1;quoted="a b"\r\n world\r\n' +
   "A \r\n0123456789\r\n0\r\nX-Sum: abc\r\nx-multi: 1\r\nX-Multi: 2\r\n\r\n";
 
 Deno.test("ChunkedDecoder decodes sizes, extensions and trailers", () => {

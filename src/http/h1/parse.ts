@@ -36,6 +36,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { HeaderMap } from "../message.ts";
+import { latin1Slice } from "./_bytes.ts";
 
 /** Default limit on the size of a head (request line + fields), as hyper's 64 KiB. */
 export const DEFAULT_MAX_HEADER_BYTES = 65536;
@@ -140,12 +141,14 @@ for (
     of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,;=:[]%"
 ) AUTHORITY[c.charCodeAt(0)] = 1;
 
-/** CTLs other than HTAB/LF/CR anywhere, or a CR not followed by LF. */
-// deno-lint-ignore no-control-regex
-const BAD_CTL_REGEXP = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)/;
 const VERSION_REGEXP = /^HTTP\/(\d)(?:\.(\d))?$/;
 
-const NL_CRLF = Buffer.from("\n\r\n", "latin1");
+/**
+ * Raw field names already seen, to their lower-case form (validated once).
+ * Bounded so that random names cannot grow it without limit.
+ */
+const NAME_CACHE = new Map<string, string>();
+const NAME_CACHE_MAX = 1024;
 
 function err(status: HeadError["status"], message: string): HeadError {
   return { kind: "error", status, message };
@@ -166,11 +169,63 @@ function skipEmptyLines(buf: Uint8Array, start: number): number {
   return s;
 }
 
+// scanHead() results besides an end offset.
+const INCOMPLETE = -1;
+const BAD_CTL = -2;
+const BARE_CR = -3;
+const NON_ASCII_LINE = -4;
+
+/**
+ * One pass over the bytes of a head from `from`: finds the end of the head
+ * (the offset after its empty line) and rejects CTLs other than HTAB, a CR
+ * not followed by LF, and (with `asciiFirstLine`) non-ASCII bytes in the
+ * first line. Stops at `limit`. About half a nanosecond per byte, several
+ * times cheaper than a regex or Deno's `Buffer.indexOf(Buffer)`.
+ */
+function scanHead(
+  b: Uint8Array,
+  from: number,
+  limit: number,
+  asciiFirstLine: boolean,
+): number {
+  const n = b.length < limit ? b.length : limit;
+  let firstLine = asciiFirstLine;
+  for (let i = from; i < n; i++) {
+    const c = b[i]!;
+    if (c > 13 && c < 127) continue;
+    if (c === 10) {
+      const x = b[i + 1];
+      if (x === 10) return i + 2;
+      if (x === 13) {
+        const y = b[i + 2];
+        if (y === 10) return i + 3;
+        if (y === undefined) return INCOMPLETE;
+        return BARE_CR;
+      }
+      firstLine = false;
+      continue;
+    }
+    if (c === 13) {
+      const x = b[i + 1];
+      if (x === 10 || x === undefined) continue;
+      return BARE_CR;
+    }
+    if (c === 9) continue;
+    if (c >= 128) {
+      if (firstLine) return NON_ASCII_LINE;
+      continue;
+    }
+    return BAD_CTL;
+  }
+  return INCOMPLETE;
+}
+
 /**
  * Finds the end of a head in `buf` (the offset just past its empty line), or
- * -1 when it is not complete yet. `scanFrom` lets a caller that accumulates
- * bytes resume where the previous search stopped (pass the previous length
- * minus 3) so that a head arriving byte by byte costs linear time.
+ * -1 when it is not complete yet (or not valid: the parse functions say
+ * why). `scanFrom` lets a caller that accumulates bytes resume where the
+ * previous search stopped (pass the previous length minus 3) so that a head
+ * arriving byte by byte costs linear time.
  */
 export function findHeadEnd(
   buf: Uint8Array,
@@ -178,55 +233,40 @@ export function findHeadEnd(
   scanFrom: number = start,
 ): number {
   const s = skipEmptyLines(buf, start);
-  let i = buf.indexOf(10, scanFrom > s ? scanFrom : s);
-  while (i !== -1) {
-    const n = buf[i + 1];
-    if (n === 10) return i + 2;
-    if (n === 13) {
-      if (i + 2 >= buf.length) return -1;
-      if (buf[i + 2] === 10) return i + 3;
-    }
-    if (n === undefined) return -1;
-    i = buf.indexOf(10, i + 1);
-  }
-  return -1;
+  const r = scanHead(buf, scanFrom > s ? scanFrom : s, buf.length, false);
+  return r < 0 ? -1 : r;
 }
 
 /**
- * Locates and decodes the head that starts at `start`. Returns the decoded
- * head text (from the first non-empty line through the empty line), null when
- * incomplete, or the 431 error.
+ * Locates, validates and decodes the head that starts at `start`. Returns
+ * the decoded head text (from the first non-empty line through the empty
+ * line), null when incomplete, or an error.
  */
 function sliceHead(
-  b: Buffer,
+  b: Uint8Array,
   start: number,
   max: number,
+  isRequest: boolean,
 ): { text: string; end: number } | HeadError | null {
   const s = skipEmptyLines(b, start);
-  let e = b.indexOf(NL_CRLF, s);
-  let text: string;
-  if (e !== -1 && e - s + 3 <= max) {
-    // deno-lint-ignore no-explicit-any
-    text = (b as any).latin1Slice(s, e + 3);
-    e += 3;
-    const lf = text.indexOf("\n\n");
-    if (lf !== -1 && lf + 2 < text.length) {
-      text = text.slice(0, lf + 2);
-      e = s + lf + 2;
+  const e = scanHead(b, s, s + max + 3, isRequest);
+  if (e < 0) {
+    switch (e) {
+      case INCOMPLETE:
+        if (b.length - s <= max) return null;
+        return isRequest ? TOO_LARGE : err(431, "response head too large");
+      case BARE_CR:
+        return err(400, "bare CR in header section");
+      case NON_ASCII_LINE:
+        return err(400, "invalid request target");
+      default:
+        return err(400, "invalid character in header section");
     }
-  } else {
-    // Bare-LF heads, incomplete heads and oversized heads.
-    const hit = findHeadEnd(b, s, s);
-    if (hit === -1) return b.length - s > max ? TOO_LARGE : null;
-    if (hit - s > max) return TOO_LARGE;
-    e = hit;
-    // deno-lint-ignore no-explicit-any
-    text = (b as any).latin1Slice(s, e);
   }
-  if (BAD_CTL_REGEXP.test(text)) {
-    return err(400, "invalid character in header section");
+  if (e - s > max) {
+    return isRequest ? TOO_LARGE : err(431, "response head too large");
   }
-  return { text, end: e };
+  return { text: latin1Slice(b, s, e), end: e };
 }
 
 /** Mutable parse state for the field lines, embedded in the heads. */
@@ -309,14 +349,18 @@ function parseFields(
     const colon = text.indexOf(":", pos);
     if (colon === -1 || colon > e) return "header line without a colon";
     if (colon === pos) return "empty header name";
-    let upper = false;
-    for (let i = pos; i < colon; i++) {
-      const t = TCHAR[text.charCodeAt(i)];
-      if (t === 0) return "invalid character in header name";
-      if (t === 2) upper = true;
+    const raw = text.slice(pos, colon);
+    let name = NAME_CACHE.get(raw);
+    if (name === undefined) {
+      let upper = false;
+      for (let i = pos; i < colon; i++) {
+        const t = TCHAR[text.charCodeAt(i)];
+        if (t === 0) return "invalid character in header name";
+        if (t === 2) upper = true;
+      }
+      name = upper ? raw.toLowerCase() : raw;
+      if (NAME_CACHE.size < NAME_CACHE_MAX) NAME_CACHE.set(raw, name);
     }
-    let name = text.slice(pos, colon);
-    if (upper) name = name.toLowerCase();
     let vs = colon + 1;
     let c = text.charCodeAt(vs);
     while (vs < e && (c === 32 || c === 9)) c = text.charCodeAt(++vs);
@@ -480,11 +524,11 @@ export function parseRequestHead(
   start = 0,
   opts: HeadOptions = {},
 ): RequestHead | HeadError | null {
-  const b = asBuffer(buf);
   const sliced = sliceHead(
-    b,
+    buf,
     start,
     opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
+    true,
   );
   if (sliced === null || "kind" in sliced) return sliced;
   const text = sliced.text;
@@ -503,10 +547,10 @@ export function parseRequestHead(
   if (sp2 === -1 || sp2 >= le || sp2 === sp1 + 1) {
     return err(400, "invalid request line");
   }
-  for (let i = sp1 + 1; i < sp2; i++) {
-    const c = text.charCodeAt(i);
-    if (c <= 32 || c >= 127) return err(400, "invalid request target");
-  }
+  // CTLs except HTAB, DEL and non-ASCII bytes in the request line were
+  // rejected by the scan; SP cannot be in the target (sp2 is the next SP).
+  const tab = text.indexOf("\t", sp1);
+  if (tab !== -1 && tab < sp2) return err(400, "invalid request target");
   const version = parseVersion(text, sp2 + 1, le);
   if (typeof version !== "string") return version;
   const method = text.slice(0, sp1);
@@ -635,11 +679,11 @@ export function parseResponseHead(
   start = 0,
   opts: HeadOptions = {},
 ): ResponseHead | HeadError | null {
-  const b = asBuffer(buf);
   const sliced = sliceHead(
-    b,
+    buf,
     start,
     opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
+    false,
   );
   if (sliced === null || "kind" in sliced) return sliced;
   const text = sliced.text;
@@ -703,7 +747,13 @@ export function parseResponseHead(
  * text) into a HeaderMap, or returns an error message.
  */
 export function parseTrailerFields(text: string): HeaderMap | string {
-  if (BAD_CTL_REGEXP.test(text)) return "invalid character in trailer section";
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 13 && c !== 127) continue;
+    if (c === 9 || c === 10) continue;
+    if (c === 13 && text.charCodeAt(i + 1) === 10) continue;
+    return "invalid character in trailer section";
+  }
   const out: FieldsOut = {
     headers: {},
     contentLength: -1,

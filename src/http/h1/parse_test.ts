@@ -92,7 +92,8 @@ const CASES: Case[] = [
   },
   {
     name: "identical repeated Content-Length is one value",
-    head: `POST / HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 5\r\n\r\n`,
+    head:
+      `POST / HTTP/1.1\r\n${H}Content-Length: 5\r\nContent-Length: 5\r\n\r\n`,
     want: { contentLength: 5 },
   },
   {
@@ -142,8 +143,16 @@ const CASES: Case[] = [
   { name: "missing target", head: `GET HTTP/1.1\r\n${H}\r\n`, want: 400 },
   { name: "double space", head: `GET  / HTTP/1.1\r\n${H}\r\n`, want: 400 },
   { name: "method with '@'", head: `G@T / HTTP/1.1\r\n${H}\r\n`, want: 400 },
-  { name: "target with a CTL", head: `GET /a\x01b HTTP/1.1\r\n${H}\r\n`, want: 400 },
-  { name: "target with non-ASCII", head: `GET /\xe9 HTTP/1.1\r\n${H}\r\n`, want: 400 },
+  {
+    name: "target with a CTL",
+    head: `GET /a\x01b HTTP/1.1\r\n${H}\r\n`,
+    want: 400,
+  },
+  {
+    name: "target with non-ASCII",
+    head: `GET /\xe9 HTTP/1.1\r\n${H}\r\n`,
+    want: 400,
+  },
   { name: "relative target", head: `GET foo HTTP/1.1\r\n${H}\r\n`, want: 400 },
   {
     name: "absolute-form with userinfo",
@@ -156,17 +165,41 @@ const CASES: Case[] = [
     head: `GET svc:80 HTTP/1.1\r\n${H}\r\n`,
     want: 400,
   },
-  { name: "CONNECT with origin-form", head: `CONNECT / HTTP/1.1\r\n${H}\r\n`, want: 400 },
-  { name: "CONNECT without port", head: `CONNECT svc HTTP/1.1\r\n${H}\r\n`, want: 400 },
-  { name: "CONNECT on HTTP/1.0", head: `CONNECT svc:1 HTTP/1.0\r\n\r\n`, want: 400 },
-  { name: "asterisk-form with GET", head: `GET * HTTP/1.1\r\n${H}\r\n`, want: 400 },
-  { name: "missing Host on HTTP/1.1", head: `GET / HTTP/1.1\r\n\r\n`, want: 400 },
+  {
+    name: "CONNECT with origin-form",
+    head: `CONNECT / HTTP/1.1\r\n${H}\r\n`,
+    want: 400,
+  },
+  {
+    name: "CONNECT without port",
+    head: `CONNECT svc HTTP/1.1\r\n${H}\r\n`,
+    want: 400,
+  },
+  {
+    name: "CONNECT on HTTP/1.0",
+    head: `CONNECT svc:1 HTTP/1.0\r\n\r\n`,
+    want: 400,
+  },
+  {
+    name: "asterisk-form with GET",
+    head: `GET * HTTP/1.1\r\n${H}\r\n`,
+    want: 400,
+  },
+  {
+    name: "missing Host on HTTP/1.1",
+    head: `GET / HTTP/1.1\r\n\r\n`,
+    want: 400,
+  },
   {
     name: "two Host fields",
     head: `GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n`,
     want: 400,
   },
-  { name: "Host with a slash", head: `GET / HTTP/1.1\r\nHost: a/b\r\n\r\n`, want: 400 },
+  {
+    name: "Host with a slash",
+    head: `GET / HTTP/1.1\r\nHost: a/b\r\n\r\n`,
+    want: 400,
+  },
   {
     name: "obs-fold",
     head: `GET / HTTP/1.1\r\n${H}X-A: b\r\n  c\r\n\r\n`,
@@ -187,11 +220,31 @@ const CASES: Case[] = [
     head: `GET / HTTP/1.1\r\n${H}X(A): b\r\n\r\n`,
     want: 400,
   },
-  { name: "field line without colon", head: `GET / HTTP/1.1\r\n${H}XA\r\n\r\n`, want: 400 },
-  { name: "empty field name", head: `GET / HTTP/1.1\r\n${H}: x\r\n\r\n`, want: 400 },
-  { name: "NUL in a value", head: `GET / HTTP/1.1\r\n${H}X-A: a\x00b\r\n\r\n`, want: 400 },
-  { name: "bare CR in a value", head: `GET / HTTP/1.1\r\n${H}X-A: a\rb\r\n\r\n`, want: 400 },
-  { name: "DEL in a value", head: `GET / HTTP/1.1\r\n${H}X-A: a\x7fb\r\n\r\n`, want: 400 },
+  {
+    name: "field line without colon",
+    head: `GET / HTTP/1.1\r\n${H}XA\r\n\r\n`,
+    want: 400,
+  },
+  {
+    name: "empty field name",
+    head: `GET / HTTP/1.1\r\n${H}: x\r\n\r\n`,
+    want: 400,
+  },
+  {
+    name: "NUL in a value",
+    head: `GET / HTTP/1.1\r\n${H}X-A: a\x00b\r\n\r\n`,
+    want: 400,
+  },
+  {
+    name: "bare CR in a value",
+    head: `GET / HTTP/1.1\r\n${H}X-A: a\rb\r\n\r\n`,
+    want: 400,
+  },
+  {
+    name: "DEL in a value",
+    head: `GET / HTTP/1.1\r\n${H}X-A: a\x7fb\r\n\r\n`,
+    want: 400,
+  },
   {
     name: "Content-Length and Transfer-Encoding (CL.TE)",
     head:
@@ -345,11 +398,16 @@ Deno.test("parseRequestHead() 431 above maxHeaderBytes, complete or not", () => 
     parseRequestHead(partial, 0, { maxHeaderBytes: 4096 }),
     null,
   );
-  assert.equal(parseRequestHead(enc(big), 0, { maxHeaderBytes: 4096 })?.kind, "request");
+  assert.equal(
+    parseRequestHead(enc(big), 0, { maxHeaderBytes: 4096 })?.kind,
+    "request",
+  );
 });
 
 Deno.test("parseRequestHead() bare LF then CRLF ends the head", () => {
-  const r = parseRequestHead(enc(`GET / HTTP/1.1\nHost: a\n\r\nBODY`)) as RequestHead;
+  const r = parseRequestHead(
+    enc(`GET / HTTP/1.1\nHost: a\n\r\nBODY`),
+  ) as RequestHead;
   assert.equal(r.kind, "request");
   assert.equal(r.end, 25);
   // A bare-LF empty line ends the head even when a CRLFCRLF follows in the body.

@@ -1,8 +1,20 @@
 import assert from "node:assert/strict";
 import net from "node:net";
-import { bytesBody, type BodySink, type HttpService, readBody } from "../message.ts";
+import {
+  type BodySink,
+  bytesBody,
+  type HttpService,
+  readBody,
+} from "../message.ts";
 import { H1Pool } from "./pool.ts";
-import { delay, RawClient, RawServer, request, startServer, streamBody } from "./_test_util.ts";
+import {
+  delay,
+  RawClient,
+  RawServer,
+  request,
+  startServer,
+  streamBody,
+} from "./_test_util.ts";
 
 function connectTo(port: number): () => Promise<net.Socket> {
   return () =>
@@ -17,7 +29,9 @@ function connectTo(port: number): () => Promise<net.Socket> {
 }
 
 /** Reads a body, checking every byte is "x" (streamBody's filler). */
-function drain(body: import("../message.ts").Body): Promise<{ bytes: number; trailers: unknown }> {
+function drain(
+  body: import("../message.ts").Body,
+): Promise<{ bytes: number; trailers: unknown }> {
   return new Promise((resolve, reject) => {
     let bytes = 0;
     const sink: BodySink = {
@@ -44,8 +58,14 @@ Deno.test("H1Pool <-> serveH1 round trip streams 10 MiB both ways", async () => 
   const pool = new H1Pool("backend", { connect: connectTo(backend.port) });
   try {
     const total = 10 << 20;
-    const chunked = streamBody(total, { chunked: true, chunkBytes: 50000, trailers: { "x-t": "1" } });
-    const res = await pool.request(request("/echo", { method: "POST", body: chunked.body }));
+    const chunked = streamBody(total, {
+      chunked: true,
+      chunkBytes: 50000,
+      trailers: { "x-t": "1" },
+    });
+    const res = await pool.request(
+      request("/echo", { method: "POST", body: chunked.body }),
+    );
     assert.equal(res.status, 200);
     assert.equal(res.headers["x-echo"], "1");
     assert.equal(res.body?.length, undefined);
@@ -54,7 +74,9 @@ Deno.test("H1Pool <-> serveH1 round trip streams 10 MiB both ways", async () => 
     assert.deepEqual(got.trailers, { "x-t": "1" });
 
     const sized = streamBody(total, { chunkBytes: 65536 });
-    const res2 = await pool.request(request("/echo", { method: "PUT", body: sized.body }));
+    const res2 = await pool.request(
+      request("/echo", { method: "PUT", body: sized.body }),
+    );
     assert.equal(res2.body?.length, total);
     assert.equal((await drain(res2.body!)).bytes, total);
   } finally {
@@ -76,7 +98,9 @@ Deno.test("client -> serveH1 -> H1Pool -> serveH1 keeps both sides alive", async
     return {
       status: 200,
       headers: { "x-path": req.path },
-      body: bytesBody(`${req.method} ${req.authority}${req.path} ${bytes.length}`),
+      body: bytesBody(
+        `${req.method} ${req.authority}${req.path} ${bytes.length}`,
+      ),
     };
   });
   const pool = new H1Pool("backend", { connect: connectTo(backend.port) });
@@ -110,7 +134,9 @@ Deno.test("client -> serveH1 -> H1Pool -> backend carries a WebSocket-style upgr
   const backend = await RawServer.start((req, conn) => {
     assert.match(req.head, /upgrade: websocket/);
     conn.socket.removeAllListeners("data");
-    conn.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello-from-backend|");
+    conn.write(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello-from-backend|",
+    );
     conn.socket.on("data", (d) => conn.write(`echo:${d}|`));
     conn.socket.on("end", () => conn.socket.end("bye|"));
   });
@@ -125,7 +151,10 @@ Deno.test("client -> serveH1 -> H1Pool -> backend carries a WebSocket-style upgr
     assert.equal(r.status, 101);
     assert.equal(r.headers["upgrade"], "websocket");
     assert.equal(r.headers["connection"], "upgrade");
-    assert.equal(await c.readBytes("hello-from-backend|".length), "hello-from-backend|");
+    assert.equal(
+      await c.readBytes("hello-from-backend|".length),
+      "hello-from-backend|",
+    );
     c.write("ping");
     assert.equal(await c.readBytes("echo:ping|".length), "echo:ping|");
     // Half-close: our FIN reaches the backend, its answer still comes back.

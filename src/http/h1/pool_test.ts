@@ -1,23 +1,39 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { causeOf, EndpointIoError } from "../../errors.ts";
-import { type BodySink, bytesBody, type HeaderMap, readBody } from "../message.ts";
+import {
+  type BodySink,
+  bytesBody,
+  type HeaderMap,
+  readBody,
+} from "../message.ts";
 import { H1Pool } from "./pool.ts";
-import { CountingSink, delay, RawServer, request, streamBody } from "./_test_util.ts";
+import {
+  CountingSink,
+  delay,
+  RawServer,
+  request,
+  streamBody,
+} from "./_test_util.ts";
 
 const ok = (body: string, extra = "") =>
   `HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n${extra}\r\n${body}`;
 
 Deno.test("H1Pool reuses one keep-alive connection for sequential requests", async () => {
   const srv = await RawServer.start((req, conn) => {
-    conn.write(ok(`${conn.index}:${req.target}`, "x-a: 1\r\nconnection: keep-alive\r\n"));
+    conn.write(
+      ok(`${conn.index}:${req.target}`, "x-a: 1\r\nconnection: keep-alive\r\n"),
+    );
   });
   const pool = new H1Pool("127.0.0.1:x", { connect: srv.connector() });
   try {
     for (let i = 0; i < 20; i++) {
       const res = await pool.request(request(`/r${i}`));
       assert.equal(res.status, 200);
-      assert.deepEqual(res.headers, { "content-length": String(`0:/r${i}`.length), "x-a": "1" });
+      assert.deepEqual(res.headers, {
+        "content-length": String(`0:/r${i}`.length),
+        "x-a": "1",
+      });
       const { bytes } = await readBody(res.body);
       assert.equal(new TextDecoder().decode(bytes), `0:/r${i}`);
       assert.equal(pool.active, 0);
@@ -64,35 +80,46 @@ Deno.test("H1Pool writes the request line, host, headers and framing", async () 
   });
   const pool = new H1Pool("a", { connect: srv.connector() });
   try {
-    await readBody((await pool.request(request("/p?q=1", {
-      headers: {
-        "x-one": "1",
-        "x-many": ["a", "b"],
-        connection: "close",
-        "keep-alive": "5",
-        "transfer-encoding": "gzip",
-        "content-length": "99",
-        te: "trailers",
-        bad: "a\r\nInjected: 1",
-      },
-    }))).body);
+    await readBody(
+      (await pool.request(request("/p?q=1", {
+        headers: {
+          "x-one": "1",
+          "x-many": ["a", "b"],
+          connection: "close",
+          "keep-alive": "5",
+          "transfer-encoding": "gzip",
+          "content-length": "99",
+          te: "trailers",
+          bad: "a\r\nInjected: 1",
+        },
+      }))).body,
+    );
     assert.equal(
       heads[0],
       "GET /p?q=1 HTTP/1.1\r\nhost: svc.test:80\r\nx-one: 1\r\nx-many: a\r\n" +
         "x-many: b\r\nte: trailers\r\n\r\n",
     );
-    await readBody((await pool.request(request("/post", { method: "POST" }))).body);
-    assert.match(heads[1]!, /^POST \/post HTTP\/1.1\r\n.*content-length: 0\r\n\r\n$/s);
-    await readBody((await pool.request(request("/len", {
-      method: "PUT",
-      body: bytesBody("hello"),
-    }))).body);
+    await readBody(
+      (await pool.request(request("/post", { method: "POST" }))).body,
+    );
+    assert.match(
+      heads[1]!,
+      /^POST \/post HTTP\/1.1\r\n.*content-length: 0\r\n\r\n$/s,
+    );
+    await readBody(
+      (await pool.request(request("/len", {
+        method: "PUT",
+        body: bytesBody("hello"),
+      }))).body,
+    );
     assert.match(heads[2]!, /content-length: 5\r\n\r\n$/);
     assert.equal(bodies[2]!.body, "hello");
-    await readBody((await pool.request(request("/chunked", {
-      method: "POST",
-      body: { ...bytesBody("stream", { "x-sum": "9" }), length: undefined },
-    }))).body);
+    await readBody(
+      (await pool.request(request("/chunked", {
+        method: "POST",
+        body: { ...bytesBody("stream", { "x-sum": "9" }), length: undefined },
+      }))).body,
+    );
     assert.match(heads[3]!, /transfer-encoding: chunked\r\n\r\n$/);
     assert.deepEqual(bodies[3], { body: "stream", trailers: { "x-sum": "9" } });
     assert.equal(srv.connections, 1);
@@ -109,12 +136,12 @@ Deno.test("H1Pool closes idle connections after idleTimeoutMs", async () => {
   const pool = new H1Pool("a", { connect: srv.connector(), idleTimeoutMs: 60 });
   try {
     await readBody((await pool.request(request("/"))).body);
+    const idleSince = performance.now();
     await readBody((await pool.request(request("/"))).body);
     assert.equal(pool.idle, 1);
-    await delay(30);
-    assert.equal(pool.idle, 1);
-    await delay(80);
-    assert.equal(pool.idle, 0);
+    assert.equal(srv.connections, 1, "reused while not yet idle for 60 ms");
+    while (pool.idle > 0) await delay(5);
+    assert.ok(performance.now() - idleSince >= 55, "not closed early");
     while (srv.sockets.size > 0) await delay(5);
     await readBody((await pool.request(request("/"))).body);
     assert.equal(srv.connections, 2);
@@ -146,8 +173,9 @@ Deno.test("H1Pool drops an idle connection the server closed", async () => {
 Deno.test("H1Pool retries once on a fresh connection when a reused one dies first", async () => {
   const srv = await RawServer.start((req, conn) => {
     // The keep-alive race: a reused connection is found closed.
-    if (req.target.startsWith("/die") && conn.requests > 1) conn.socket.destroy();
-    else conn.write(ok(`c${conn.index}`));
+    if (req.target.startsWith("/die") && conn.requests > 1) {
+      conn.socket.destroy();
+    } else conn.write(ok(`c${conn.index}`));
   });
   const pool = new H1Pool("a", { connect: srv.connector() });
   try {
@@ -182,7 +210,10 @@ Deno.test("H1Pool rejects with EndpointIoError before a response; connect errors
     connect: () => Promise.reject(new RangeError("no route")),
   });
   try {
-    const err = await pool.request(request("/")).then(() => undefined, (e) => e);
+    const err = await pool.request(request("/")).then(
+      () => undefined,
+      (e) => e,
+    );
     assert.ok(err instanceof EndpointIoError);
     assert.equal(err.addr, "10.0.0.1:80");
     assert.equal(srv.connections, 1, "a fresh connection is not retried");
@@ -201,7 +232,13 @@ Deno.test("H1Pool reads a chunked response with trailers", async () => {
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: grpc-status\r\n\r\n" +
         "3\r\nabc\r\n",
     );
-    setTimeout(() => conn.write("2;x=y\r\nde\r\n0\r\ngrpc-status: 0\r\nGrpc-Message: ok\r\n\r\n"), 5);
+    setTimeout(
+      () =>
+        conn.write(
+          "2;x=y\r\nde\r\n0\r\ngrpc-status: 0\r\nGrpc-Message: ok\r\n\r\n",
+        ),
+      5,
+    );
   });
   const pool = new H1Pool("a", { connect: srv.connector() });
   try {
@@ -232,7 +269,9 @@ Deno.test("H1Pool: no body for HEAD/204/304, 1xx skipped, close-delimited bodies
         conn.write("HTTP/1.1 304 Not Modified\r\ncontent-length: 50\r\n\r\n");
         break;
       case "/continue":
-        conn.write("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: x\r\n\r\n");
+        conn.write(
+          "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: x\r\n\r\n",
+        );
         conn.write(ok("after"));
         break;
       case "/eof":
@@ -251,11 +290,17 @@ Deno.test("H1Pool: no body for HEAD/204/304, 1xx skipped, close-delimited bodies
     assert.equal(r304.body, null);
     const c = await pool.request(request("/continue"));
     assert.equal(c.status, 200);
-    assert.equal(new TextDecoder().decode((await readBody(c.body)).bytes), "after");
+    assert.equal(
+      new TextDecoder().decode((await readBody(c.body)).bytes),
+      "after",
+    );
     assert.equal(srv.connections, 1);
     const eof = await pool.request(request("/eof"));
     assert.equal(eof.body?.length, undefined);
-    assert.equal(new TextDecoder().decode((await readBody(eof.body)).bytes), "until close");
+    assert.equal(
+      new TextDecoder().decode((await readBody(eof.body)).bytes),
+      "until close",
+    );
     assert.equal(pool.idle, 0, "a close-delimited connection is not reused");
   } finally {
     pool.close();
@@ -363,7 +408,9 @@ Deno.test("H1Pool request body backpressure follows the socket", async () => {
     setTimeout(() => s.resume(), 200);
     s.on("data", (d: Uint8Array) => {
       received += d.length;
-      if (received >= total) s.end("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+      if (received >= total) {
+        s.end("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+      }
     });
     s.on("error", () => {});
   });
@@ -408,7 +455,9 @@ Deno.test("H1Pool hands the socket over on 101 Switching Protocols", async () =>
     assert.equal(new TextDecoder().decode(up.head), "early");
     assert.equal(pool.active, 0);
     assert.equal(pool.idle, 0);
-    const echoed = new Promise<string>((r) => up.socket.once("data", (d) => r(String(d))));
+    const echoed = new Promise<string>((r) =>
+      up.socket.once("data", (d) => r(String(d)))
+    );
     up.socket.resume();
     up.socket.write("ping");
     assert.equal(await echoed, "ping");
@@ -421,7 +470,10 @@ Deno.test("H1Pool hands the socket over on 101 Switching Protocols", async () =>
 
 Deno.test("H1Pool CONNECT writes authority-form and tunnels on 2xx", async () => {
   const srv = await RawServer.start((req, conn) => {
-    assert.match(req.head, /^CONNECT db:5432 HTTP\/1.1\r\nhost: db:5432\r\n\r\n$/);
+    assert.match(
+      req.head,
+      /^CONNECT db:5432 HTTP\/1.1\r\nhost: db:5432\r\n\r\n$/,
+    );
     conn.write("HTTP/1.1 200 OK\r\n\r\n");
   });
   const pool = new H1Pool("a", { connect: srv.connector() });

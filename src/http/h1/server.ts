@@ -375,8 +375,11 @@ class ServerConn implements H1ServerConn, BodySource, OutgoingOwner {
       this.#reading = DISCARD;
       this.#closeAfter = true;
       this.#reqBody = null;
-      body.fail(new Error(`invalid chunked request body: ${dec.error}`));
       this.#buf = null;
+      const message = `invalid chunked request body: ${dec.error}`;
+      body.fail(new Error(message));
+      // Malformed input: answer 400 ourselves unless a response has begun.
+      if (this.#out === null && !this.#isClosed) this.#sendError(400, message);
       return -1;
     }
     if (dec.done) {
@@ -572,6 +575,11 @@ class ServerConn implements H1ServerConn, BodySource, OutgoingOwner {
     this.#reading = UPGRADED;
     this.#inFlight = false;
     this.#clearHeadTimer();
+    if (!socket.writable) {
+      up.socket.destroy();
+      socket.destroy();
+      return;
+    }
     socket.write(latin1Bytes(h));
     if (up.head.length > 0) socket.write(up.head);
     const rest = this.#buf;
@@ -605,7 +613,7 @@ class ServerConn implements H1ServerConn, BodySource, OutgoingOwner {
   bodyStarted(): void {
     if (this.#expectContinue && this.#out === null && !this.#isClosed) {
       this.#expectContinue = false;
-      this.#socket.write(CONTINUE);
+      if (this.#socket.writable) this.#socket.write(CONTINUE);
     }
   }
 

@@ -13,6 +13,8 @@ import {
   fromH2Headers,
   H2Code,
   pipeBodyToStream,
+  resetCodeFor,
+  resetStream,
   streamBody,
   toH2Headers,
 } from "./stream.ts";
@@ -158,8 +160,14 @@ export class H2Client {
     return new Promise((resolve, reject) => {
       let responded = false;
       stream.on("error", () => {});
+      const signal = req.ext.signal;
+      const onAbort = () => {
+        if (!responded) resetStream(stream, resetCodeFor(signal!.reason));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
       stream.once("response", (h, flags: number) => {
         responded = true;
+        signal?.removeEventListener("abort", onAbort);
         const cl = h["content-length"];
         const endStream = (flags & FLAG_END_STREAM) !== 0;
         resolve({
@@ -171,6 +179,7 @@ export class H2Client {
         });
       });
       stream.once("close", () => {
+        signal?.removeEventListener("abort", onAbort);
         if (responded) return;
         const code = stream.rstCode;
         const last = this.#goaway.get(session);

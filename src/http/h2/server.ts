@@ -123,14 +123,14 @@ export class H2Server {
         },
       },
     };
+    const abort = new AbortController();
+    req.ext.signal = abort.signal;
     this.#inflight++;
-    let settled = false;
-    const done = () => {
-      if (settled) return;
-      settled = true;
+    stream.once("close", () => {
       this.#inflight--;
-    };
-    stream.once("close", done);
+      // A downstream reset cancels whatever is still in flight upstream.
+      if (stream.rstCode) abort.abort(new StreamResetError(stream.rstCode));
+    });
     this.#service(req).then(
       (rsp) => this.#respond(stream, req, rsp),
       (err) => this.#fail(stream, req, err),

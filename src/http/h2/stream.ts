@@ -118,15 +118,22 @@ export function streamBody(
     const code = stream.rstCode ?? H2Code.INTERNAL_ERROR;
     sink!.error(new StreamResetError(code === 0 ? H2Code.CANCEL : code));
   };
-  // Trailers may arrive before the consumer starts reading: keep them.
+  // Trailers and a reset may arrive before the consumer starts reading.
   stream.on("trailers", onTrailers);
+  stream.on("error", noop);
   return {
     length,
     start(s) {
       sink = s;
+      if (stream.destroyed) {
+        // Closed before we read: deliver what is buffered, then the outcome.
+        let c: Uint8Array | null;
+        while ((c = stream.read()) !== null) sink.data(c);
+        queueMicrotask(stream.rstCode ? onClose : onEnd);
+        return;
+      }
       stream.on("end", onEnd);
       stream.on("close", onClose);
-      stream.on("error", noop);
       stream.on("data", onData);
       if (stream.readableEnded) queueMicrotask(onEnd);
     },
