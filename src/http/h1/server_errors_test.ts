@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import net from "node:net";
 import {
   bytesBody,
   type HttpRequest,
@@ -177,4 +176,3 @@ Deno.test("serveH1() header read timeout: idle closes, partial head gets 408", a
     await srv.close();
   }
 });
-

@@ -1,0 +1,62 @@
+/**
+ * Streaming never buffers: 1 GiB up and 1 GiB down through a Petrel child
+ * process over HTTP/2, with Petrel's RSS sampled all along.
+ */
+import assert from "node:assert/strict";
+import http2 from "node:http2";
+import { patternBytes, startH2Backend } from "./support/backend.ts";
+import { servicesYaml, spawnPetrel } from "./support/petrel.ts";
+
+const GIB = 1024 * 1024 * 1024;
+const RSS_LIMIT = 200 * 1024 * 1024;
+
+Deno.test("h2: 1 GiB upload and download through Petrel keep its RSS under 200 MB", async () => {
+  const backend = await startH2Backend();
+  const petrel = await spawnPetrel(servicesYaml({
+    "big.test:80": { endpoints: [`127.0.0.1:${backend.port}`], protocol: "http2" },
+  }));
+  let maxRss = 0;
+  const sampler = setInterval(() => {
+    petrel.rss().then((r) => maxRss = Math.max(maxRss, r), () => {});
+  }, 100);
+  const session = http2.connect(`http://127.0.0.1:${petrel.port}`);
+  session.on("error", () => {});
+  try {
+    // Upload: write with backpressure, the backend counts what arrives.
+    const up = session.request({
+      ":method": "POST",
+      ":path": "/upload",
+      ":authority": "big.test",
+    });
+    const chunk = patternBytes(256 * 1024);
+    const reply = new Promise<string>((resolve, reject) => {
+      let body = "";
+      up.on("data", (c) => body += c);
+      up.on("end", () => resolve(body));
+      up.on("error", reject);
+    });
+    for (let sent = 0; sent < GIB; sent += chunk.length) {
+      if (!up.write(chunk)) await new Promise((r) => up.once("drain", r));
+    }
+    up.end();
+    assert.equal(JSON.parse(await reply).bytes, GIB);
+
+    // Download: read everything, counting.
+    const down = session.request({ ":path": `/big?bytes=${GIB}`, ":authority": "big.test" });
+    const received = await new Promise<number>((resolve, reject) => {
+      let n = 0;
+      down.on("data", (c: Uint8Array) => n += c.length);
+      down.on("end", () => resolve(n));
+      down.on("error", reject);
+    });
+    assert.equal(received, GIB);
+    assert.ok(maxRss > 0, "RSS was sampled");
+    assert.ok(maxRss < RSS_LIMIT, `Petrel RSS peaked at ${(maxRss / 1e6).toFixed(1)} MB`);
+    console.log(`Petrel RSS peak during 2 GiB of h2 streaming: ${(maxRss / 1e6).toFixed(1)} MB`);
+  } finally {
+    clearInterval(sampler);
+    session.close();
+    await petrel.stop();
+    await backend.close();
+  }
+});
