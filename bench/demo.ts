@@ -8,12 +8,27 @@ import { parseConfig } from "../src/config/env.ts";
 import { createLogger } from "../src/log.ts";
 import { startHttpBackend } from "../tests/support/backend.ts";
 
-function get(port: number, host: string, path: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function get(
+  port: number,
+  host: string,
+  path: string,
+): Promise<
+  { status: number; headers: http.IncomingHttpHeaders; body: string }
+> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, path, headers: { host } }, (res) => {
+    const req = http.request({
+      host: "127.0.0.1",
+      port,
+      path,
+      headers: { host },
+    }, (res) => {
       let body = "";
       res.on("data", (c) => body += c);
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      res.on(
+        "end",
+        () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body }),
+      );
     });
     req.on("error", reject);
     req.end();
@@ -39,7 +54,9 @@ const app = await buildApp(parseConfig({}, ["--config", configPath]), {
 });
 const port = app.outbound.port;
 console.log(`backends: ${a.name} and ${b.name}`);
-console.log(`petrel:   outbound 127.0.0.1:${port}, admin 127.0.0.1:${app.admin.port}\n`);
+console.log(
+  `petrel:   outbound 127.0.0.1:${port}, admin 127.0.0.1:${app.admin.port}\n`,
+);
 
 const seen: Record<string, number> = {};
 for (let i = 0; i < 10; i++) {
@@ -50,12 +67,19 @@ for (let i = 0; i < 10; i++) {
 console.log(`\nspread over endpoints: ${JSON.stringify(seen)}`);
 
 const u = await get(port, "nowhere.invalid", "/");
-console.log(`\nGET http://nowhere.invalid/ -> ${u.status}, l5d-proxy-error: ${u.headers["l5d-proxy-error"]}`);
+console.log(
+  `\nGET http://nowhere.invalid/ -> ${u.status}, l5d-proxy-error: ${
+    u.headers["l5d-proxy-error"]
+  }`,
+);
 
-const metrics = await (await fetch(`http://127.0.0.1:${app.admin.port}/metrics`)).text();
+const metrics =
+  await (await fetch(`http://127.0.0.1:${app.admin.port}/metrics`)).text();
 console.log("\nfrom /metrics:");
 for (const line of metrics.split("\n")) {
-  if (/^(request_total|response_total|outbound_http_errors_total)\{/.test(line)) console.log(`  ${line}`);
+  if (
+    /^(request_total|response_total|outbound_http_errors_total)\{/.test(line)
+  ) console.log(`  ${line}`);
 }
 
 await app.shutdown();

@@ -18,15 +18,23 @@ const ROOT = new URL("..", import.meta.url).pathname;
 
 function has(cmd: string): boolean {
   try {
-    return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null" }).outputSync().success;
+    return new Deno.Command("sh", {
+      args: ["-c", `command -v ${cmd}`],
+      stdout: "null",
+    }).outputSync().success;
   } catch {
     return false;
   }
 }
 
 async function exec(cmd: string, a: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd, { args: a, stdout: "piped", stderr: "piped" }).output();
-  return new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  const out = await new Deno.Command(cmd, {
+    args: a,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return new TextDecoder().decode(out.stdout) +
+    new TextDecoder().decode(out.stderr);
 }
 
 /** utime + stime of a process, in µs. */
@@ -48,7 +56,9 @@ function parseWrk(out: string): number {
 }
 
 function parseH2load(out: string): { rps: number; ok: number } {
-  const rps = Number(/finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out)?.[1] ?? NaN);
+  const rps = Number(
+    /finished in [\d.]+\w+, ([\d.]+) req\/s/.exec(out)?.[1] ?? NaN,
+  );
   const ok = Number(/(\d+) succeeded/.exec(out)?.[1] ?? 0);
   return { rps, ok };
 }
@@ -69,11 +79,17 @@ async function fixedRate(
   const latencies: number[] = [];
   let errors = 0;
   const sockets = await Promise.all(
-    Array.from({ length: conns }, () =>
-      new Promise<net.Socket>((resolve, reject) => {
-        const s = net.connect({ host: "127.0.0.1", port, noDelay: true }, () => resolve(s));
-        s.once("error", reject);
-      })),
+    Array.from(
+      { length: conns },
+      () =>
+        new Promise<net.Socket>((resolve, reject) => {
+          const s = net.connect(
+            { host: "127.0.0.1", port, noDelay: true },
+            () => resolve(s),
+          );
+          s.once("error", reject);
+        }),
+    ),
   );
   const queues: number[][] = sockets.map(() => []);
   sockets.forEach((s, i) => {
@@ -83,7 +99,9 @@ async function fixedRate(
       for (;;) {
         const end = buf.indexOf("\r\n\r\n");
         if (end < 0) return;
-        const len = Number(/content-length: (\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
+        const len = Number(
+          /content-length: (\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0,
+        );
         if (buf.length < end + 4 + len) return;
         if (!buf.startsWith("HTTP/1.1 200")) errors++;
         buf = buf.slice(end + 4 + len);
@@ -98,7 +116,10 @@ async function fixedRate(
   await new Promise<void>((resolve) => {
     const tick = () => {
       const now = performance.now();
-      const due = Math.min(Math.floor((now - start) / interval), Math.floor(durationMs / interval));
+      const due = Math.min(
+        Math.floor((now - start) / interval),
+        Math.floor(durationMs / interval),
+      );
       while (sent < due) {
         const i = sent % conns;
         queues[i]!.push(start + sent * interval);
@@ -116,21 +137,37 @@ async function fixedRate(
   }
   for (const s of sockets) s.destroy();
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN;
+  const pct = (p: number) =>
+    latencies[
+      Math.min(latencies.length - 1, Math.floor(latencies.length * p))
+    ] ?? NaN;
   return { p50: pct(0.5), p99: pct(0.99), count: latencies.length, errors };
 }
 
-async function startPetrel(services: string): Promise<{ peer: Peer; port: number; pid: number; dir: string }> {
+async function startPetrel(
+  services: string,
+): Promise<{ peer: Peer; port: number; pid: number; dir: string }> {
   const dir = await Deno.makeTempDir({ prefix: "petrel-bench-" });
   await Deno.writeTextFile(
     `${dir}/petrel.yaml`,
     `outbound: { listen: 127.0.0.1:0 }\nadmin: { listen: 127.0.0.1:0 }\nservices:\n${services}`,
   );
-  const peer = await startPeer(Deno.execPath(), ["run", "-A", `${ROOT}main.ts`, "--config", `${dir}/petrel.yaml`], {
+  const peer = await startPeer(Deno.execPath(), [
+    "run",
+    "-A",
+    `${ROOT}main.ts`,
+    "--config",
+    `${dir}/petrel.yaml`,
+  ], {
     env: { LINKERD2_PROXY_LOG: "error" },
     startTimeoutMs: 30_000,
   });
-  return { peer, port: peer.port, pid: (peer.info as { pid: number }).pid, dir };
+  return {
+    peer,
+    port: peer.port,
+    pid: (peer.info as { pid: number }).pid,
+    dir,
+  };
 }
 
 const results: Record<string, unknown> = {};
@@ -138,14 +175,21 @@ const fmt = (n: number, d = 0) => Number.isFinite(n) ? n.toFixed(d) : "n/a";
 
 // ---------------------------------------------------------------- HTTP/1.1
 {
-  const backend = await startPeer(Deno.execPath(), ["run", "-A", `${ROOT}bench/_http1_backend.ts`]);
+  const backend = await startPeer(Deno.execPath(), [
+    "run",
+    "-A",
+    `${ROOT}bench/_http1_backend.ts`,
+  ]);
   const petrel = await startPetrel(
     `  - name: bench.test:80\n    protocol: http1\n    endpoints: [127.0.0.1:${backend.port}]\n`,
   );
   try {
     // Warm-up.
     await fixedRate(petrel.port, "bench.test", 500, 1000);
-    const lat = { direct: await fixedRate(backend.port, "bench.test", 2000, seconds * 1000), proxied: await fixedRate(petrel.port, "bench.test", 2000, seconds * 1000) };
+    const lat = {
+      direct: await fixedRate(backend.port, "bench.test", 2000, seconds * 1000),
+      proxied: await fixedRate(petrel.port, "bench.test", 2000, seconds * 1000),
+    };
     const row: Record<string, unknown> = {
       "p50 direct (ms)": fmt(lat.direct.p50, 3),
       "p50 via Petrel (ms)": fmt(lat.proxied.p50, 3),
@@ -157,7 +201,14 @@ const fmt = (n: number, d = 0) => Number.isFinite(n) ? n.toFixed(d) : "n/a";
     };
     if (has("wrk")) {
       const wrk = (port: number) =>
-        exec("wrk", ["-t1", "-c32", `-d${seconds}s`, "-H", "Host: bench.test", `http://127.0.0.1:${port}/`]);
+        exec("wrk", [
+          "-t1",
+          "-c32",
+          `-d${seconds}s`,
+          "-H",
+          "Host: bench.test",
+          `http://127.0.0.1:${port}/`,
+        ]);
       const direct = parseWrk(await wrk(backend.port));
       const cpu0 = await cpuMicros(petrel.pid);
       const out = await wrk(petrel.port);
@@ -188,10 +239,22 @@ if (has("h2load") && has("nghttpd")) {
     stderr: "null",
   }).spawn();
   await new Promise((r) => setTimeout(r, 500));
-  const petrel = await startPetrel(`  - name: bench.test:80\n    protocol: http2\n    endpoints: [127.0.0.1:${port}]\n`);
+  const petrel = await startPetrel(
+    `  - name: bench.test:80\n    protocol: http2\n    endpoints: [127.0.0.1:${port}]\n`,
+  );
   try {
     const load = (p: number) =>
-      exec("h2load", ["-D", String(seconds), "-c", "4", "-m", "32", "-H", ":authority: bench.test", `http://127.0.0.1:${p}/index.html`]);
+      exec("h2load", [
+        "-D",
+        String(seconds),
+        "-c",
+        "4",
+        "-m",
+        "32",
+        "-H",
+        ":authority: bench.test",
+        `http://127.0.0.1:${p}/index.html`,
+      ]);
     await load(petrel.port); // warm-up
     const direct = parseH2load(await load(port));
     const cpu0 = await cpuMicros(petrel.pid);
@@ -210,12 +273,18 @@ if (has("h2load") && has("nghttpd")) {
     await Deno.remove(docroot, { recursive: true });
   }
 } else {
-  results["h2c"] = { skipped: "h2load or nghttpd (nghttp2-server) not installed" };
+  results["h2c"] = {
+    skipped: "h2load or nghttpd (nghttp2-server) not installed",
+  };
 }
 
-console.log(`\nPetrel load benchmark (${seconds}s per run, ${new Date().toISOString()})`);
+console.log(
+  `\nPetrel load benchmark (${seconds}s per run, ${new Date().toISOString()})`,
+);
 for (const [name, row] of Object.entries(results)) {
   console.log(`\n${name}`);
-  for (const [k, v] of Object.entries(row as Record<string, unknown>)) console.log(`  ${k.padEnd(24)} ${v}`);
+  for (const [k, v] of Object.entries(row as Record<string, unknown>)) {
+    console.log(`  ${k.padEnd(24)} ${v}`);
+  }
 }
 console.log("\n" + JSON.stringify(results));

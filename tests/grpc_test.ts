@@ -13,7 +13,10 @@ import { run } from "./support/proc.ts";
 Deno.test("grpc: grpc-js and python clients through Petrel to a grpc-js server", async () => {
   const server = await startGrpcJsServer();
   await using petrel = await startPetrel(servicesYaml({
-    "echo.test:50051": { endpoints: [`127.0.0.1:${server.port}`], protocol: "http2" },
+    "echo.test:50051": {
+      endpoints: [`127.0.0.1:${server.port}`],
+      protocol: "http2",
+    },
   }));
   try {
     assertEchoResults(
@@ -32,7 +35,10 @@ Deno.test("grpc: grpc-js and python clients through Petrel to a grpc-js server",
 Deno.test("grpc: grpc-js and python clients through Petrel to a python server", async () => {
   const server = await startGrpcPyServer();
   await using petrel = await startPetrel(servicesYaml({
-    "echo.test:50051": { endpoints: [`127.0.0.1:${server.port}`], protocol: "http2" },
+    "echo.test:50051": {
+      endpoints: [`127.0.0.1:${server.port}`],
+      protocol: "http2",
+    },
   }));
   try {
     assertEchoResults(

@@ -4,14 +4,22 @@
  * chunked trailers, keep-alive, WebSocket, malformed input, errors.
  */
 import assert from "node:assert/strict";
+import http2 from "node:http2";
 import net from "node:net";
-import { patternSha256, startH2Backend, startHttpBackend } from "./support/backend.ts";
+import {
+  patternSha256,
+  startH2Backend,
+  startHttpBackend,
+} from "./support/backend.ts";
 import { servicesYaml, startPetrel } from "./support/petrel.ts";
 import { run } from "./support/proc.ts";
 import { startWsEchoBackend, wsEcho } from "./support/ws.ts";
 
 function curl(args: string[], stdin?: Uint8Array) {
-  return run("curl", ["-sS", ...args], { timeoutMs: 60_000, ...(stdin ? { stdin } : {}) });
+  return run("curl", ["-sS", ...args], {
+    timeoutMs: 60_000,
+    ...(stdin ? { stdin } : {}),
+  });
 }
 
 Deno.test("http1: Host, absolute-form and l5d-dst-override all name the service", async () => {
@@ -22,9 +30,17 @@ Deno.test("http1: Host, absolute-form and l5d-dst-override all name the service"
     "api.test:80": { endpoints: [`127.0.0.1:${b.port}`] },
   }));
   try {
-    const host = await curl(["-H", "Host: web.test:8080", `http://${petrel.addr}/`]);
+    const host = await curl([
+      "-H",
+      "Host: web.test:8080",
+      `http://${petrel.addr}/`,
+    ]);
     assert.equal(host.stdout, a.name);
-    const proxy = await curl(["-x", `http://${petrel.addr}`, "http://web.test:8080/"]);
+    const proxy = await curl([
+      "-x",
+      `http://${petrel.addr}`,
+      "http://web.test:8080/",
+    ]);
     assert.equal(proxy.stdout, a.name);
     const over = await curl([
       "-H",
@@ -34,8 +50,14 @@ Deno.test("http1: Host, absolute-form and l5d-dst-override all name the service"
       `http://${petrel.addr}/echo`,
     ]);
     const echoed = JSON.parse(over.stdout);
-    assert.ok(!JSON.stringify(echoed).includes("l5d-dst-override"), "override is stripped");
-    assert.ok(JSON.stringify(echoed).includes("web.test:8080"), "Host is passed as sent");
+    assert.ok(
+      !JSON.stringify(echoed).includes("l5d-dst-override"),
+      "override is stripped",
+    );
+    assert.ok(
+      JSON.stringify(echoed).includes("web.test:8080"),
+      "Host is passed as sent",
+    );
   } finally {
     await a.close();
     await b.close();
@@ -89,7 +111,14 @@ Deno.test("http1: chunked responses keep their trailers", async () => {
     "web.test:80": { endpoints: [`127.0.0.1:${backend.port}`] },
   }));
   try {
-    const r = await curl(["--raw", "-H", "Host: web.test", "-H", "TE: trailers", `http://${petrel.addr}/trailers`]);
+    const r = await curl([
+      "--raw",
+      "-H",
+      "Host: web.test",
+      "-H",
+      "TE: trailers",
+      `http://${petrel.addr}/trailers`,
+    ]);
     assert.match(r.stdout, /x-trailer: /i, r.stdout);
   } finally {
     await backend.close();
@@ -97,7 +126,12 @@ Deno.test("http1: chunked responses keep their trailers", async () => {
 });
 
 /** Sends `n` keep-alive requests over one socket, `depth` pipelined at a time. */
-async function keepAliveRun(addr: string, host: string, n: number, depth: number): Promise<number> {
+async function keepAliveRun(
+  addr: string,
+  host: string,
+  n: number,
+  depth: number,
+): Promise<number> {
   const [h, p] = addr.split(":");
   const socket = net.connect({ host: h!, port: Number(p) });
   await new Promise((r) => socket.once("connect", r));
@@ -123,7 +157,9 @@ async function keepAliveRun(addr: string, host: string, n: number, depth: number
         const m = /content-length: (\d+)/i.exec(head);
         const len = m ? Number(m[1]) : 0;
         if (buf.length < end + 4 + len) break;
-        if (!head.startsWith("HTTP/1.1 200")) reject(new Error(`bad response ${head}`));
+        if (!head.startsWith("HTTP/1.1 200")) {
+          reject(new Error(`bad response ${head}`));
+        }
         buf = buf.slice(end + 4 + len);
         answered++;
       }
@@ -133,7 +169,10 @@ async function keepAliveRun(addr: string, host: string, n: number, depth: number
       } else pump();
     });
     socket.on("error", reject);
-    socket.on("close", () => answered < n && reject(new Error(`closed after ${answered}`)));
+    socket.on(
+      "close",
+      () => answered < n && reject(new Error(`closed after ${answered}`)),
+    );
     pump();
   });
 }
@@ -144,8 +183,14 @@ Deno.test("http1: 10 000 keep-alive requests over one connection", async () => {
     "web.test:80": { endpoints: [`127.0.0.1:${backend.port}`] },
   }));
   try {
-    assert.equal(await keepAliveRun(petrel.addr, "web.test", 10_000, 16), 10_000);
-    assert.ok(backend.connections <= 20, `upstream connections reused (${backend.connections})`);
+    assert.equal(
+      await keepAliveRun(petrel.addr, "web.test", 10_000, 16),
+      10_000,
+    );
+    assert.ok(
+      backend.connections <= 20,
+      `upstream connections reused (${backend.connections})`,
+    );
   } finally {
     await backend.close();
   }
@@ -157,7 +202,10 @@ Deno.test("http1: a WebSocket echo works through Petrel (Upgrade passthrough)", 
     "ws.test:80": { endpoints: [`127.0.0.1:${ws.port}`] },
   }));
   try {
-    assert.equal(await wsEcho(petrel.addr, "ws.test", "hello through petrel"), "hello through petrel");
+    assert.equal(
+      await wsEcho(petrel.addr, "ws.test", "hello through petrel"),
+      "hello through petrel",
+    );
   } finally {
     await ws.close();
   }
@@ -166,12 +214,26 @@ Deno.test("http1: a WebSocket echo works through Petrel (Upgrade passthrough)", 
 Deno.test("http1: an HTTP/1 client reaches an HTTP/2 endpoint", async () => {
   const backend = await startH2Backend();
   await using petrel = await startPetrel(servicesYaml({
-    "h2.test:80": { endpoints: [`127.0.0.1:${backend.port}`], protocol: "http2" },
+    "h2.test:80": {
+      endpoints: [`127.0.0.1:${backend.port}`],
+      protocol: "http2",
+    },
   }));
   try {
-    const r = await curl(["-i", "-H", "Host: h2.test", `http://${petrel.addr}/status?code=201`]);
+    const r = await curl([
+      "-i",
+      "-H",
+      "Host: h2.test",
+      `http://${petrel.addr}/status?code=201`,
+    ]);
     assert.match(r.stdout, /^HTTP\/1\.1 201/);
-    const up = await curl(["-H", "Host: h2.test", "--data-binary", "hello", `http://${petrel.addr}/upload`]);
+    const up = await curl([
+      "-H",
+      "Host: h2.test",
+      "--data-binary",
+      "hello",
+      `http://${petrel.addr}/upload`,
+    ]);
     assert.equal(JSON.parse(up.stdout).bytes, 5);
   } finally {
     await backend.close();
@@ -196,10 +258,24 @@ Deno.test("http1: malformed requests get 400/431 and the connection is closed", 
   }));
   try {
     const cases: [string, RegExp][] = [
-      ["POST / HTTP/1.1\r\nHost: web.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", /^HTTP\/1\.1 400/],
-      ["POST / HTTP/1.1\r\nHost: web.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", /^HTTP\/1\.1 400/],
-      ["GET / HTTP/1.1\r\nHost: web.test\r\nX-A: 1\r\n folded\r\n\r\n", /^HTTP\/1\.1 400/],
-      [`GET / HTTP/1.1\r\nHost: web.test\r\nX-Big: ${"a".repeat(70_000)}\r\n\r\n`, /^HTTP\/1\.1 431/],
+      [
+        "POST / HTTP/1.1\r\nHost: web.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        /^HTTP\/1\.1 400/,
+      ],
+      [
+        "POST / HTTP/1.1\r\nHost: web.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        /^HTTP\/1\.1 400/,
+      ],
+      [
+        "GET / HTTP/1.1\r\nHost: web.test\r\nX-A: 1\r\n folded\r\n\r\n",
+        /^HTTP\/1\.1 400/,
+      ],
+      [
+        `GET / HTTP/1.1\r\nHost: web.test\r\nX-Big: ${
+          "a".repeat(70_000)
+        }\r\n\r\n`,
+        /^HTTP\/1\.1 431/,
+      ],
       ["GET / HTTP/1.1\r\n\r\n", /^HTTP\/1\.1 400/],
     ];
     for (const [input, expected] of cases) {
@@ -219,9 +295,52 @@ Deno.test("http1: connection refused is a 502 with l5d-proxy-error; unknown name
   await using petrel = await startPetrel(servicesYaml({
     "dead.test:80": { endpoints: [`127.0.0.1:${dead}`] },
   }));
-  const r = await curl(["-i", "-H", "Host: dead.test", `http://${petrel.addr}/`]);
+  const r = await curl([
+    "-i",
+    "-H",
+    "Host: dead.test",
+    `http://${petrel.addr}/`,
+  ]);
   assert.match(r.stdout, /^HTTP\/1\.1 502/);
   assert.match(r.stdout, /l5d-proxy-error: /i);
-  const u = await curl(["-i", "-H", "Host: nothing.invalid", `http://${petrel.addr}/`]);
+  const u = await curl([
+    "-i",
+    "-H",
+    "Host: nothing.invalid",
+    `http://${petrel.addr}/`,
+  ]);
   assert.match(u.stdout, /^HTTP\/1\.1 502/);
+});
+
+Deno.test("http1: a client that disconnects cancels its upstream HTTP/2 stream", async () => {
+  const closed: number[] = [];
+  let opened = 0;
+  const server = http2.createServer();
+  server.on("stream", (stream) => {
+    opened++;
+    stream.on("error", () => {});
+    stream.on("close", () => closed.push(stream.rstCode));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as net.AddressInfo).port;
+  const petrel = await startPetrel(servicesYaml({
+    "hang.test:80": { endpoints: [`127.0.0.1:${port}`], protocol: "http2" },
+  }));
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 150 && !cond(); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  try {
+    const socket = net.connect({ host: "127.0.0.1", port: petrel.port });
+    socket.on("error", () => {});
+    socket.write("GET /hang HTTP/1.1\r\nHost: hang.test\r\n\r\n");
+    await until(() => opened === 1);
+    socket.destroy();
+    await until(() => closed.length === 1);
+    assert.deepEqual(closed, [8], "upstream stream reset with CANCEL");
+  } finally {
+    await petrel.close();
+    await new Promise((r) => server.close(r));
+  }
 });

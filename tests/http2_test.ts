@@ -19,7 +19,10 @@ import { servicesYaml, startPetrel } from "./support/petrel.ts";
 Deno.test("h2: an upstream reset resets only that stream, with the same code", async () => {
   const faults = await startH2FaultServer();
   await using petrel = await startPetrel(servicesYaml({
-    "faults.test:80": { endpoints: [`127.0.0.1:${faults.port}`], protocol: "http2" },
+    "faults.test:80": {
+      endpoints: [`127.0.0.1:${faults.port}`],
+      protocol: "http2",
+    },
   }));
   try {
     const results = await h2Streams(
@@ -46,7 +49,10 @@ Deno.test("h2: an upstream reset resets only that stream, with the same code", a
 Deno.test("h2: request body and trailers pass through to the upstream and back", async () => {
   const faults = await startH2FaultServer();
   await using petrel = await startPetrel(servicesYaml({
-    "faults.test:80": { endpoints: [`127.0.0.1:${faults.port}`], protocol: "http2" },
+    "faults.test:80": {
+      endpoints: [`127.0.0.1:${faults.port}`],
+      protocol: "http2",
+    },
   }));
   try {
     const [r] = await h2Streams(petrel.addr, ["/echo"], {
@@ -86,7 +92,10 @@ Deno.test("h2: a client cancel resets the upstream stream with CANCEL", async ()
     }
   };
   try {
-    const stream = session.request({ ":path": "/hang", ":authority": "hang.test" });
+    const stream = session.request({
+      ":path": "/hang",
+      ":authority": "hang.test",
+    });
     stream.on("error", () => {});
     await until(() => opened === 1);
     stream.close(H2_CANCEL);
@@ -102,7 +111,10 @@ Deno.test("h2: a client cancel resets the upstream stream with CANCEL", async ()
 Deno.test("h2: h2load runs 100 concurrent streams on one connection without errors", async () => {
   const backend = await startH2Backend();
   await using petrel = await startPetrel(servicesYaml({
-    "h2.test:80": { endpoints: [`127.0.0.1:${backend.port}`], protocol: "http2" },
+    "h2.test:80": {
+      endpoints: [`127.0.0.1:${backend.port}`],
+      protocol: "http2",
+    },
   }));
   try {
     const r = await run("h2load", [
@@ -127,7 +139,10 @@ Deno.test("h2: h2load runs 100 concurrent streams on one connection without erro
 Deno.test("h2: an HTTP/2 client reaches an HTTP/1 endpoint (and trailers become chunked)", async () => {
   const backend = await startHttpBackend();
   await using petrel = await startPetrel(servicesYaml({
-    "web.test:8080": { endpoints: [`127.0.0.1:${backend.port}`], protocol: "http1" },
+    "web.test:8080": {
+      endpoints: [`127.0.0.1:${backend.port}`],
+      protocol: "http1",
+    },
   }));
   try {
     const r = await run("nghttp", [
@@ -139,7 +154,11 @@ Deno.test("h2: an HTTP/2 client reaches an HTTP/1 endpoint (and trailers become 
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /recv \(stream_id=\d+\) :status: 200/);
     assert.match(r.stdout, /recv \(stream_id=\d+\) x-trailer: /, r.stdout);
-    const e = await run("nghttp", ["-H", ":authority: web.test:8080", `http://${petrel.addr}/echo`]);
+    const e = await run("nghttp", [
+      "-H",
+      ":authority: web.test:8080",
+      `http://${petrel.addr}/echo`,
+    ]);
     const echoed = JSON.parse(e.stdout);
     assert.equal(echoed.method, "GET");
     assert.equal(echoed.path ?? echoed.target, "/echo");
@@ -155,9 +174,19 @@ Deno.test("h2: unknown services and refused endpoints get synthetic errors, not 
   await using petrel = await startPetrel(servicesYaml({
     "dead.test:80": { endpoints: [`127.0.0.1:${deadPort}`] },
   }));
-  const r = await run("nghttp", ["-v", "-H", ":authority: dead.test", `http://${petrel.addr}/`]);
+  const r = await run("nghttp", [
+    "-v",
+    "-H",
+    ":authority: dead.test",
+    `http://${petrel.addr}/`,
+  ]);
   assert.match(r.stdout, /:status: 502/);
   assert.match(r.stdout, /l5d-proxy-error: /);
-  const u = await run("nghttp", ["-v", "-H", ":authority: nonexistent.invalid", `http://${petrel.addr}/`]);
+  const u = await run("nghttp", [
+    "-v",
+    "-H",
+    ":authority: nonexistent.invalid",
+    `http://${petrel.addr}/`,
+  ]);
   assert.match(u.stdout, /:status: 502/);
 });

@@ -13,7 +13,10 @@ const RSS_LIMIT = 200 * 1024 * 1024;
 Deno.test("h2: 1 GiB upload and download through Petrel keep its RSS under 200 MB", async () => {
   const backend = await startH2Backend();
   const petrel = await spawnPetrel(servicesYaml({
-    "big.test:80": { endpoints: [`127.0.0.1:${backend.port}`], protocol: "http2" },
+    "big.test:80": {
+      endpoints: [`127.0.0.1:${backend.port}`],
+      protocol: "http2",
+    },
   }));
   let maxRss = 0;
   const sampler = setInterval(() => {
@@ -42,7 +45,10 @@ Deno.test("h2: 1 GiB upload and download through Petrel keep its RSS under 200 M
     assert.equal(JSON.parse(await reply).bytes, GIB);
 
     // Download: read everything, counting.
-    const down = session.request({ ":path": `/big?bytes=${GIB}`, ":authority": "big.test" });
+    const down = session.request({
+      ":path": `/big?bytes=${GIB}`,
+      ":authority": "big.test",
+    });
     const received = await new Promise<number>((resolve, reject) => {
       let n = 0;
       down.on("data", (c: Uint8Array) => n += c.length);
@@ -51,8 +57,15 @@ Deno.test("h2: 1 GiB upload and download through Petrel keep its RSS under 200 M
     });
     assert.equal(received, GIB);
     assert.ok(maxRss > 0, "RSS was sampled");
-    assert.ok(maxRss < RSS_LIMIT, `Petrel RSS peaked at ${(maxRss / 1e6).toFixed(1)} MB`);
-    console.log(`Petrel RSS peak during 2 GiB of h2 streaming: ${(maxRss / 1e6).toFixed(1)} MB`);
+    assert.ok(
+      maxRss < RSS_LIMIT,
+      `Petrel RSS peaked at ${(maxRss / 1e6).toFixed(1)} MB`,
+    );
+    console.log(
+      `Petrel RSS peak during 2 GiB of h2 streaming: ${
+        (maxRss / 1e6).toFixed(1)
+      } MB`,
+    );
   } finally {
     clearInterval(sampler);
     session.close();

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { buildApp, type App } from "../../src/app.ts";
+import { type App, buildApp } from "../../src/app.ts";
 import { parseConfig } from "../../src/config/env.ts";
 import { createLogger } from "../../src/log.ts";
 import { type Peer, startPeer } from "./proc.ts";

@@ -61,6 +61,8 @@ export class H1ClientConn implements OutgoingOwner, BodySource {
   #dispatched = false;
   #req: HttpRequest | null = null;
   #resolve: ((res: HttpResponse) => void) | null = null;
+  /** The downstream's cancellation, watched until the response head. */
+  #signal: AbortSignal | undefined = undefined;
   #reject: ((err: unknown) => void) | null = null;
   #out: Outgoing | null = null;
   #resBody: IncomingBody | null = null;
@@ -125,6 +127,11 @@ export class H1ClientConn implements OutgoingOwner, BodySource {
       return p;
     }
     this.#state = HEAD;
+    const signal = req.ext.signal;
+    if (signal !== undefined) {
+      this.#signal = signal;
+      signal.addEventListener("abort", this.#onAbort);
+    }
     const isConnect = req.method === "CONNECT";
     const upgrade = req.ext.upgrade === true;
     let h = req.method + " " +
@@ -292,6 +299,7 @@ export class H1ClientConn implements OutgoingOwner, BodySource {
       this.#untilClose = true;
       this.#keepAlive = false;
     }
+    this.#unwatch();
     const resolve = this.#resolve!;
     this.#resolve = null;
     this.#reject = null;
@@ -318,6 +326,7 @@ export class H1ClientConn implements OutgoingOwner, BodySource {
     s.removeListener("drain", this.#onDrain);
     // #onError stays: an error before the new owner listens must not throw.
     this.#state = DEAD;
+    this.#unwatch();
     const resolve = this.#resolve!;
     this.#resolve = null;
     this.#reject = null;
@@ -483,8 +492,22 @@ export class H1ClientConn implements OutgoingOwner, BodySource {
     this.#socket.destroy();
   }
 
+  /** The downstream gave up before the response head: drop the exchange. */
+  #onAbort = (): void => {
+    if (this.#resolve === null) return;
+    this.#cause = this.#signal?.reason ?? new Error("request canceled");
+    this.#state = DEAD;
+    this.#socket.destroy();
+  };
+
+  #unwatch(): void {
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#signal = undefined;
+  }
+
   /** Fails whatever the exchange still waits for, and releases it. */
   #fail(cause: unknown): void {
+    this.#unwatch();
     const err = cause instanceof EndpointIoError
       ? cause
       : new EndpointIoError(this.#addr, { cause });

@@ -12,6 +12,7 @@
  */
 import type { Socket } from "node:net";
 import { stripHopByHop } from "../headers.ts";
+import { StreamResetError } from "../../errors.ts";
 import type {
   ClientHandle,
   HeaderMap,
@@ -197,6 +198,7 @@ class ServerConn implements H1ServerConn, BodySource, OutgoingOwner {
   #headOpts: HeadOptions;
   #headTimeoutMs: number;
   #handle: ClientHandle;
+  #abort: AbortController | undefined = undefined;
   #resolveClosed!: () => void;
 
   #reading = HEAD;
@@ -416,9 +418,12 @@ class ServerConn implements H1ServerConn, BodySource, OutgoingOwner {
       stripHopByHop(headers);
     }
     if (head.upgrade && !isConnect) headers["upgrade"] = head.upgradeValue;
+    // One request at a time per connection: one AbortController serves all.
+    this.#abort ??= new AbortController();
     const ext: RequestExt = {
       client: this.#handle,
       startMs: performance.now(),
+      signal: this.#abort.signal,
     };
     if (head.form === "absolute") ext.absoluteForm = true;
     if (head.upgrade) ext.upgrade = true;
@@ -657,6 +662,12 @@ class ServerConn implements H1ServerConn, BodySource, OutgoingOwner {
       b.fail(new Error("client closed the connection mid-request"));
     }
     if (!this.#inFlight) this.#endGracefully();
+    else if (this.#out === null) {
+      // EOF while the answer is still awaited: the client gave up (hyper's
+      // default `h1_half_close(false)`, as linkerd runs it). Close, which
+      // cancels the upstream exchange, rather than keep it running.
+      this.#socket.destroy();
+    }
   }
 
   #onClose(): void {
@@ -668,6 +679,10 @@ class ServerConn implements H1ServerConn, BodySource, OutgoingOwner {
       this.#lingerTimer = undefined;
     }
     const err = new Error("client disconnected");
+    // Cancel the upstream exchange of a request still waiting for its answer.
+    if (this.#inFlight) {
+      this.#abort?.abort(new StreamResetError(8, err.message));
+    }
     if (this.#reqBody !== null) {
       const b = this.#reqBody;
       this.#reqBody = null;

@@ -3,7 +3,10 @@ import { BadRequestError } from "../../errors.ts";
 import type { HttpRequest } from "../../http/message.ts";
 import { logicalAddr, normalizeAuthority } from "./logical.ts";
 
-function req(authority: string, headers: Record<string, string> = {}): HttpRequest {
+function req(
+  authority: string,
+  headers: Record<string, string> = {},
+): HttpRequest {
   return {
     method: "GET",
     scheme: "http",
