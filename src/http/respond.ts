@@ -184,6 +184,5 @@ export function encodeGrpcMessage(msg: string): string {
 }
 
 function headerSafe(msg: string): string {
-  // deno-lint-ignore no-control-regex
   return msg.replace(/[^\x20-\x7e\t]/g, "?");
 }

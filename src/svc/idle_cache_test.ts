@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { IdleCache } from "./idle_cache.ts";
 
 Deno.test("IdleCache.get() builds once and reuses", () => {
-  let t = 0;
+  const t = 0;
   const cache = new IdleCache<{ id: number }>({ idleMs: 100, now: () => t });
   let built = 0;
   const a = cache.get("a", () => ({ id: ++built }));
