@@ -4,12 +4,13 @@
  * chunked trailers, keep-alive, WebSocket, malformed input, errors.
  */
 import assert from "node:assert/strict";
-import http2 from "node:http2";
 import net from "node:net";
 import {
   patternSha256,
   startH2Backend,
+  startHangingH2Backend,
   startHttpBackend,
+  until,
 } from "./support/backend.ts";
 import { servicesYaml, startPetrel } from "./support/petrel.ts";
 import { run } from "./support/proc.ts";
@@ -313,34 +314,27 @@ Deno.test("http1: connection refused is a 502 with l5d-proxy-error; unknown name
 });
 
 Deno.test("http1: a client that disconnects cancels its upstream HTTP/2 stream", async () => {
-  const closed: number[] = [];
-  let opened = 0;
-  const server = http2.createServer();
-  server.on("stream", (stream) => {
-    opened++;
-    stream.on("error", () => {});
-    stream.on("close", () => closed.push(stream.rstCode));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as net.AddressInfo).port;
+  const backend = await startHangingH2Backend();
   const petrel = await startPetrel(servicesYaml({
-    "hang.test:80": { endpoints: [`127.0.0.1:${port}`], protocol: "http2" },
+    "hang.test:80": {
+      endpoints: [`127.0.0.1:${backend.port}`],
+      protocol: "http2",
+    },
   }));
-  const until = async (cond: () => boolean) => {
-    for (let i = 0; i < 150 && !cond(); i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
   try {
     const socket = net.connect({ host: "127.0.0.1", port: petrel.port });
     socket.on("error", () => {});
     socket.write("GET /hang HTTP/1.1\r\nHost: hang.test\r\n\r\n");
-    await until(() => opened === 1);
+    await until(() => backend.opened === 1);
     socket.destroy();
-    await until(() => closed.length === 1);
-    assert.deepEqual(closed, [8], "upstream stream reset with CANCEL");
+    await until(() => backend.closedCodes.length === 1);
+    assert.deepEqual(
+      backend.closedCodes,
+      [8],
+      "upstream stream reset with CANCEL",
+    );
   } finally {
     await petrel.close();
-    await new Promise((r) => server.close(r));
+    await backend.close();
   }
 });

@@ -4,8 +4,12 @@
  */
 import assert from "node:assert/strict";
 import http2 from "node:http2";
-import type net from "node:net";
-import { startH2Backend, startHttpBackend } from "./support/backend.ts";
+import {
+  startH2Backend,
+  startHangingH2Backend,
+  startHttpBackend,
+  until,
+} from "./support/backend.ts";
 import {
   H2_CANCEL,
   H2_ENHANCE_YOUR_CALM,
@@ -71,40 +75,28 @@ Deno.test("h2: request body and trailers pass through to the upstream and back",
 });
 
 Deno.test("h2: a client cancel resets the upstream stream with CANCEL", async () => {
-  // A backend that never answers and records how its streams ended.
-  const closed: number[] = [];
-  let opened = 0;
-  const server = http2.createServer();
-  server.on("stream", (stream) => {
-    opened++;
-    stream.on("error", () => {});
-    stream.on("close", () => closed.push(stream.rstCode));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as net.AddressInfo).port;
-  await using petrel = await startPetrel(servicesYaml({
-    "hang.test:80": { endpoints: [`127.0.0.1:${port}`], protocol: "http2" },
+  const backend = await startHangingH2Backend();
+  const petrel = await startPetrel(servicesYaml({
+    "hang.test:80": {
+      endpoints: [`127.0.0.1:${backend.port}`],
+      protocol: "http2",
+    },
   }));
   const session = http2.connect(`http://${petrel.addr}`);
-  const until = async (cond: () => boolean) => {
-    for (let i = 0; i < 150 && !cond(); i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
   try {
     const stream = session.request({
       ":path": "/hang",
       ":authority": "hang.test",
     });
     stream.on("error", () => {});
-    await until(() => opened === 1);
+    await until(() => backend.opened === 1);
     stream.close(H2_CANCEL);
-    await until(() => closed.length === 1);
-    assert.deepEqual(closed, [H2_CANCEL]);
+    await until(() => backend.closedCodes.length === 1);
+    assert.deepEqual(backend.closedCodes, [H2_CANCEL]);
   } finally {
     session.close();
     await petrel.close();
-    await new Promise((r) => server.close(r));
+    await backend.close();
   }
 });
 

@@ -52,6 +52,22 @@ export function splitHostPort(addr: string): { host: string; port: number } {
   return { host: m[1]!, port: Number(m[2]) };
 }
 
+/** Binds `server` to "host:port" and returns the bound address. */
+async function listen(
+  server: net.Server,
+  addr: string,
+): Promise<net.AddressInfo> {
+  const { host, port } = splitHostPort(addr);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host, port }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return server.address() as net.AddressInfo;
+}
+
 /** Starts the outbound listener (linkerd outbound proxy accept path). */
 export async function startOutboundListener(
   opts: OutboundListenerOptions,
@@ -101,15 +117,7 @@ export async function startOutboundListener(
     { noDelay: true },
     (s) => void onConnection(s),
   );
-  const { host, port } = splitHostPort(opts.listenAddr);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ host, port }, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const bound = server.address() as net.AddressInfo;
+  const bound = await listen(server, opts.listenAddr);
   opts.log.info("outbound listener started", {
     addr: `${bound.address}:${bound.port}`,
   });
@@ -202,15 +210,7 @@ export async function startTcpForward(
     socket.pause();
     forwardOpaque(socket, new Uint8Array(0), fwd);
   });
-  const { host, port } = splitHostPort(opts.listenAddr);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ host, port }, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const bound = server.address() as net.AddressInfo;
+  const bound = await listen(server, opts.listenAddr);
   return {
     port: bound.port,
     host: bound.address,

@@ -819,3 +819,46 @@ async function handleH2(
       stream.end(name);
   }
 }
+
+// ------------------------------------------- a backend that never answers
+
+/** An h2c backend that accepts streams, never answers, and records how they end. */
+export interface HangingH2Backend {
+  port: number;
+  /** Streams opened so far. */
+  readonly opened: number;
+  /** The RST_STREAM code of each stream when it closed. */
+  readonly closedCodes: number[];
+  close(): Promise<void>;
+}
+
+/** Starts a {@linkcode HangingH2Backend} on 127.0.0.1:0. */
+export async function startHangingH2Backend(): Promise<HangingH2Backend> {
+  const closedCodes: number[] = [];
+  let opened = 0;
+  const server = http2.createServer();
+  server.on("stream", (stream) => {
+    opened++;
+    stream.on("error", () => {});
+    stream.on("close", () => closedCodes.push(stream.rstCode));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    get opened() {
+      return opened;
+    },
+    closedCodes,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** Polls `cond` every 20 ms until it holds or `timeoutMs` passes. */
+export async function until(
+  cond: () => boolean,
+  timeoutMs = 3000,
+): Promise<void> {
+  for (let waited = 0; waited < timeoutMs && !cond(); waited += 20) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
