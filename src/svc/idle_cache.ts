@@ -34,17 +34,19 @@ export class IdleCache<V> {
     this.#now = opts.now ?? (() => performance.now());
   }
 
-  /** Returns the cached value for `key`, building it with `make` on a miss. */
-  get(key: string, make: () => V): V {
-    let e = this.#entries.get(key);
-    if (e === undefined) {
-      e = { value: make(), usedAt: this.#now(), active: 0 };
-      this.#entries.set(key, e);
-      this.#arm();
-    } else {
-      e.usedAt = this.#now();
-    }
+  /** Returns the cached value for `key` (marking it used), or undefined. */
+  get(key: string): V | undefined {
+    const e = this.#entries.get(key);
+    if (e === undefined) return undefined;
+    e.usedAt = this.#now();
     return e.value;
+  }
+
+  /** Caches `value` under `key` and returns it. */
+  insert(key: string, value: V): V {
+    this.#entries.set(key, { value, usedAt: this.#now(), active: 0 });
+    this.#arm();
+    return value;
   }
 
   /** Marks `key` busy until the returned function is called (in-flight use). */

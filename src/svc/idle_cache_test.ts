@@ -1,15 +1,13 @@
 import assert from "node:assert/strict";
 import { IdleCache } from "./idle_cache.ts";
 
-Deno.test("IdleCache.get() builds once and reuses", () => {
-  const t = 0;
-  const cache = new IdleCache<{ id: number }>({ idleMs: 100, now: () => t });
-  let built = 0;
-  const a = cache.get("a", () => ({ id: ++built }));
-  const b = cache.get("a", () => ({ id: ++built }));
-  assert.equal(a, b);
-  assert.equal(built, 1);
+Deno.test("IdleCache.get() returns what insert() cached", () => {
+  const cache = new IdleCache<{ id: number }>({ idleMs: 100, now: () => 0 });
+  assert.equal(cache.get("a"), undefined);
+  const a = cache.insert("a", { id: 1 });
+  assert.equal(cache.get("a"), a);
   cache.clear();
+  assert.equal(cache.get("a"), undefined);
 });
 
 Deno.test("IdleCache.sweep() evicts idle entries, never held ones", () => {
@@ -20,8 +18,8 @@ Deno.test("IdleCache.sweep() evicts idle entries, never held ones", () => {
     now: () => t,
     dispose: (v) => disposed.push(v),
   });
-  cache.get("a", () => "A");
-  cache.get("b", () => "B");
+  cache.insert("a", "A");
+  cache.insert("b", "B");
   const release = cache.hold("b");
   t = 50;
   assert.equal(cache.sweep(), 0);

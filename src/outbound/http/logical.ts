@@ -32,8 +32,21 @@ export function logicalAddr(req: HttpRequest): string {
       "request names no destination (no Host or :authority)",
     );
   }
-  return normalizeAuthority(raw, req.scheme === "https" ? 443 : 80);
+  const https = req.scheme === "https";
+  const memo = https ? NORMALIZED_HTTPS : NORMALIZED;
+  let addr = memo.get(raw);
+  if (addr === undefined) {
+    addr = normalizeAuthority(raw, https ? 443 : 80);
+    if (memo.size >= MEMO_MAX) memo.clear();
+    memo.set(raw, addr);
+  }
+  return addr;
 }
+
+/** Authorities as clients write them → normalized "host:port" (bounded memo). */
+const NORMALIZED = new Map<string, string>();
+const NORMALIZED_HTTPS = new Map<string, string>();
+const MEMO_MAX = 10_000;
 
 /** Lower-cases an authority and adds the default port (strips userinfo). */
 export function normalizeAuthority(raw: string, defaultPort: number): string {
@@ -106,7 +119,7 @@ export function newHttpLogical(ctx: OutboundCtx): HttpService & Disposable {
     if (req.headers[L5D_DST_OVERRIDE] !== undefined) {
       delete req.headers[L5D_DST_OVERRIDE];
     }
-    const l = cache.get(addr, () => build(addr));
+    const l = cache.get(addr) ?? cache.insert(addr, build(addr));
     if (l.balancer) return l.balancer.call(req);
     const release = cache.hold(addr);
     return l.ready.then(
