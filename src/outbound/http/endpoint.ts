@@ -8,7 +8,7 @@ import type {
   EndpointMeta,
   UpstreamProtocol,
 } from "../../discovery/resolve.ts";
-import { causeOf, ProxyError, StreamResetError } from "../../errors.ts";
+import { classifyError, classifyResponse } from "../../http/classify.ts";
 import { H1Pool } from "../../http/h1/pool.ts";
 import { H2Client } from "../../http/h2/client.ts";
 import type {
@@ -95,22 +95,21 @@ class Endpoint implements HttpEndpoint {
     return this.#client(req).request(req).then(
       (rsp) => {
         this.#pending--;
-        const grpc = rsp.headers["grpc-status"];
-        const grpcStatus = grpc === undefined ? undefined : Number(grpc);
-        const failure = rsp.status >= 500 ||
-          (grpcStatus !== undefined && GRPC_FAILURES.has(grpcStatus));
-        m.response(rsp.status, {
-          classification: failure ? "failure" : "success",
-          ...(grpcStatus === undefined ? {} : { grpcStatus }),
-          latencyMs: performance.now() - start,
+        const latencyMs = performance.now() - start;
+        return classifyResponse(req, rsp, (c) => {
+          m.response(rsp.status, {
+            classification: c.failure ? "failure" : "success",
+            ...(c.kind === "grpc" && c.code >= 0 ? { grpcStatus: c.code } : {}),
+            ...(c.kind === "error" ? { error: c.error } : {}),
+            latencyMs,
+          });
         });
-        return rsp;
       },
       (err) => {
         this.#pending--;
         m.response(0, {
           classification: "failure",
-          error: errorLabel(err),
+          error: classifyError(err).error,
           latencyMs: performance.now() - start,
         });
         throw err;
@@ -122,13 +121,4 @@ class Endpoint implements HttpEndpoint {
     this.#h1?.close();
     this.#h2?.close();
   }
-}
-
-/** gRPC codes classified as failures (linkerd `Codes::default()`). */
-const GRPC_FAILURES = new Set([2, 4, 7, 13, 14, 15]);
-
-function errorLabel(err: unknown): string {
-  const reset = causeOf(err, StreamResetError);
-  if (reset) return `h2(${reset.message.replace("stream reset: ", "")})`;
-  return err instanceof ProxyError ? err.kind : "unexpected";
 }

@@ -1,0 +1,178 @@
+/**
+ * Response classification: success or failure of each response, decided at
+ * the end of the stream when it depends on trailers (linkerd
+ * `linkerd/http/classify`, `app/core/classify.rs`).
+ *
+ * Used by endpoint metrics (`classification` label), failure accrual and
+ * retries.
+ *
+ * @module
+ */
+import {
+  causeOf,
+  h2CodeName,
+  ProxyError,
+  StreamResetError,
+} from "../errors.ts";
+import type {
+  Body,
+  BodySink,
+  HeaderMap,
+  HttpRequest,
+  HttpResponse,
+} from "./message.ts";
+import { headerValue } from "./message.ts";
+import { isGrpc } from "./respond.ts";
+
+/** The class of one response (linkerd `Class`). */
+export type ResponseClass =
+  | {
+    readonly kind: "http";
+    readonly status: number;
+    readonly failure: boolean;
+  }
+  | { readonly kind: "grpc"; readonly code: number; readonly failure: boolean }
+  | {
+    readonly kind: "error";
+    readonly error: string;
+    readonly failure: boolean;
+  };
+
+/** What counts as a failure (linkerd `StatusRanges`, `Codes`). */
+export interface ClassifyPolicy {
+  /** HTTP statuses that are failures. @default 500–599 */
+  readonly httpFailure: (status: number) => boolean;
+  /** gRPC codes that are failures. @default DATA_LOSS, DEADLINE_EXCEEDED, INTERNAL, PERMISSION_DENIED, UNAVAILABLE, UNKNOWN */
+  readonly grpcFailureCodes: ReadonlySet<number>;
+}
+
+/** The class of a request that failed with an error. */
+export type ErrorClass = Extract<ResponseClass, { kind: "error" }>;
+
+/** linkerd's default classification: 5xx, and the default gRPC failure codes. */
+export const DEFAULT_CLASSIFY: ClassifyPolicy = {
+  httpFailure: (status) => status >= 500 && status <= 599,
+  grpcFailureCodes: new Set([2, 4, 7, 13, 14, 15]),
+};
+
+/** gRPC "OK" with an unknown status: a stream that ended without `grpc-status` (linkerd treats it as success). */
+const GRPC_UNKNOWN_OK = -1;
+
+/**
+ * Classifies `rsp` to `req` and calls `onClass` exactly once with the final
+ * class. Plain HTTP responses are classified at once by status; gRPC ones by
+ * `grpc-status` in the headers (trailers-only) or else in the trailers, so
+ * their body is wrapped to see the end of the stream. Returns the response
+ * to pass on (the same object when no wrapping was needed).
+ */
+export function classifyResponse(
+  req: HttpRequest,
+  rsp: HttpResponse,
+  onClass: (c: ResponseClass) => void,
+  policy: ClassifyPolicy = DEFAULT_CLASSIFY,
+): HttpResponse {
+  if (!isGrpc(req)) {
+    onClass({
+      kind: "http",
+      status: rsp.status,
+      failure: policy.httpFailure(rsp.status),
+    });
+    return rsp;
+  }
+  const inHeaders = headerValue(rsp.headers, "grpc-status");
+  if (inHeaders !== undefined || rsp.body === null) {
+    onClass(grpcClass(inHeaders, policy));
+    return rsp;
+  }
+  rsp.body = observeBody(rsp.body, {
+    end: (trailers) =>
+      onClass(
+        grpcClass(trailers && headerValue(trailers, "grpc-status"), policy),
+      ),
+    error: (err) => onClass(classifyError(err)),
+  });
+  return rsp;
+}
+
+function grpcClass(
+  value: string | undefined,
+  policy: ClassifyPolicy,
+): ResponseClass {
+  const code = value === undefined ? GRPC_UNKNOWN_OK : Number(value);
+  return { kind: "grpc", code, failure: policy.grpcFailureCodes.has(code) };
+}
+
+/**
+ * Classifies an error (no response, or a failed body): always a failure,
+ * except a cancel from the downstream, which says nothing about the
+ * endpoint. Labels as linkerd's: `h2(<REASON>)`, `timeout`, else the kind.
+ */
+export function classifyError(err: unknown): ErrorClass {
+  const reset = causeOf(err, StreamResetError);
+  if (reset) {
+    return {
+      kind: "error",
+      error: `h2(${h2CodeName(reset.code)})`,
+      failure: true,
+    };
+  }
+  if (causeOf(err, Canceled)) {
+    return { kind: "error", error: "canceled", failure: false };
+  }
+  const kind = err instanceof ProxyError ? err.kind : "unclassified";
+  return {
+    kind: "error",
+    error: kind.includes("timeout") ? "timeout" : kind,
+    failure: true,
+  };
+}
+
+/** The downstream dropped a response body before its end. */
+export class Canceled extends Error {
+  constructor() {
+    super("response body canceled by the client");
+    this.name = "Canceled";
+  }
+}
+
+/** Hooks for {@linkcode observeBody}. */
+export interface BodyObserver {
+  end(trailers: HeaderMap | undefined): void;
+  error(err: Error): void;
+}
+
+/**
+ * Wraps `body` so `observer` learns how it ended: normally, with an error,
+ * or canceled by the consumer (reported as `error(new Canceled())`). Data
+ * passes through untouched, with the same backpressure.
+ */
+export function observeBody(body: Body, observer: BodyObserver): Body {
+  let done = false;
+  const finish = (f: () => void) => {
+    if (done) return;
+    done = true;
+    f();
+  };
+  return {
+    length: body.length,
+    start(sink: BodySink) {
+      body.start({
+        data: (chunk) => sink.data(chunk),
+        end(trailers) {
+          finish(() => observer.end(trailers));
+          sink.end(trailers);
+        },
+        error(err) {
+          finish(() => observer.error(err));
+          sink.error(err);
+        },
+      });
+    },
+    pause: () => body.pause(),
+    resume: () => body.resume(),
+    cancel(err) {
+      finish(() => observer.error(new Canceled()));
+      body.cancel(err);
+    },
+  };
+}
