@@ -26,6 +26,20 @@ export interface EndpointMeta {
   readonly weight?: number;
 }
 
+/**
+ * Consecutive-failures circuit breaking per endpoint (linkerd
+ * `FailureAccrual.ConsecutiveFailures`; controller defaults 7, 1 s, 60 s, 0.5).
+ */
+export interface FailureAccrualSpec {
+  readonly kind: "consecutive";
+  /** Failures in a row that shut the endpoint (0 never trips). */
+  readonly maxFailures: number;
+  readonly minPenaltyMs: number;
+  readonly maxPenaltyMs: number;
+  /** Jitter ratio in [0, 1]. */
+  readonly jitter: number;
+}
+
 /** What discovery knows about one logical service, as of now. */
 export interface ServiceState {
   /** The logical authority, "host:port". */
@@ -34,6 +48,8 @@ export interface ServiceState {
   readonly endpoints: readonly EndpointMeta[];
   /** Where this state came from: "config", "dns", "destination". */
   readonly source: string;
+  /** Circuit breaking for this service's endpoints; absent = none (linkerd default). */
+  readonly failureAccrual?: FailureAccrualSpec;
 }
 
 /** A discovery source (linkerd `Resolve`). */
