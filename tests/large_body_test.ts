@@ -56,6 +56,22 @@ Deno.test("h2: 1 GiB upload and download through Petrel keep its RSS under 200 M
       down.on("error", reject);
     });
     assert.equal(received, GIB);
+    assert.equal(down.rstCode, 0, "the download ended cleanly, not reset");
+
+    // Closing a session that carried flow-controlled streams sends GOAWAY:
+    // Deno's nghttp2 used to abort the whole process on it (goaway_guard.ts).
+    session.close();
+    await new Promise((r) => setTimeout(r, 300));
+    const again = http2.connect(`http://127.0.0.1:${petrel.port}`);
+    again.on("error", () => {});
+    const status = await new Promise<number>((resolve, reject) => {
+      const s = again.request({ ":path": "/status?code=204", ":authority": "big.test" });
+      s.on("response", (h) => resolve(Number(h[":status"])));
+      s.on("error", reject);
+      s.resume();
+    });
+    again.close();
+    assert.equal(status, 204, "Petrel still serves after the client's GOAWAY");
     assert.ok(maxRss > 0, "RSS was sampled");
     assert.ok(
       maxRss < RSS_LIMIT,

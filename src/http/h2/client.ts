@@ -8,6 +8,7 @@ import http2 from "node:http2";
 import type net from "node:net";
 import { EndpointIoError, StreamResetError } from "../../errors.ts";
 import type { HttpRequest, HttpResponse } from "../message.ts";
+import { guardGoaway } from "./goaway_guard.ts";
 import {
   FLAG_END_STREAM,
   fromH2Headers,
@@ -39,6 +40,25 @@ export class H2Client {
   #sessions = new Set<http2.ClientHttp2Session>();
   /** GOAWAY last-stream-id per session that received one. */
   #goaway = new WeakMap<http2.ClientHttp2Session, number>();
+  /** Streams in flight per session. */
+  #streams = new WeakMap<
+    http2.ClientHttp2Session,
+    Set<http2.ClientHttp2Stream>
+  >();
+
+  /** The server sent GOAWAY: retire the session (linkerd/h2 GOAWAY handling). */
+  #onGoaway(session: http2.ClientHttp2Session, lastStreamId: number): void {
+    this.#goaway.set(session, lastStreamId);
+    if (this.#session === session) this.#session = undefined;
+    // Streams the server will never process fail as refused (retryable).
+    for (const stream of this.#streams.get(session) ?? []) {
+      if (stream.id !== undefined && stream.id > lastStreamId) {
+        resetStream(stream, H2Code.REFUSED_STREAM);
+      }
+    }
+    // Close once the remaining streams finish (this sends our own GOAWAY).
+    session.close();
+  }
 
   constructor(addr: string, opts: H2ClientOptions) {
     this.#addr = addr;
@@ -99,41 +119,49 @@ export class H2Client {
 
   async #connect(): Promise<http2.ClientHttp2Session> {
     const socket = await this.#opts.connect();
+    // The server's GOAWAY is handled here, never by Deno's nghttp2 (see
+    // goaway_guard.ts): no new streams on this session, streams the server
+    // will not process are refused, the rest finish.
+    let session: http2.ClientHttp2Session | undefined;
+    guardGoaway(socket, {
+      preface: false,
+      onGoaway: (lastStreamId) => {
+        if (session) this.#onGoaway(session, lastStreamId);
+      },
+    });
     return await new Promise((resolve, reject) => {
-      const session = http2.connect(`http://${this.#addr}`, {
+      session = http2.connect(`http://${this.#addr}`, {
         createConnection: () => socket,
         settings: {
           initialWindowSize: this.#opts.initialStreamWindowSize ?? 65535,
           enablePush: false,
         },
       });
-      this.#sessions.add(session);
+      const s = session;
+      this.#sessions.add(s);
+      this.#streams.set(s, new Set());
       const forget = () => {
-        this.#sessions.delete(session);
-        if (this.#session === session) this.#session = undefined;
+        this.#sessions.delete(s);
+        if (this.#session === s) this.#session = undefined;
       };
-      session.on("close", forget);
-      session.on("goaway", (_code: number, lastStreamId: number) => {
-        this.#goaway.set(session, lastStreamId);
-        if (this.#session === session) this.#session = undefined;
-      });
-      session.on("error", (err) => {
+      s.on("close", forget);
+      s.on("error", (err) => {
         forget();
         reject(new EndpointIoError(this.#addr, { cause: err }));
       });
-      session.once("connect", () => {
+      s.once("connect", () => {
         try {
-          session.setLocalWindowSize(
+          s.setLocalWindowSize(
             this.#opts.initialConnectionWindowSize ?? 1048576,
           );
         } catch { /* closed already */ }
         if (this.#closed) {
-          session.destroy();
+          s.destroy();
           reject(new EndpointIoError(this.#addr));
           return;
         }
-        this.#session = session;
-        resolve(session);
+        this.#session = s;
+        resolve(s);
       });
     });
   }
@@ -157,9 +185,12 @@ export class H2Client {
     } catch (err) {
       return Promise.reject(new EndpointIoError(this.#addr, { cause: err }));
     }
+    const inflight = this.#streams.get(session);
+    inflight?.add(stream);
     return new Promise((resolve, reject) => {
       let responded = false;
       stream.on("error", () => {});
+      stream.once("close", () => inflight?.delete(stream));
       const signal = req.ext.signal;
       const onAbort = () => {
         if (!responded) resetStream(stream, resetCodeFor(signal!.reason));

@@ -9,6 +9,7 @@ import type net from "node:net";
 import { StreamResetError } from "../../errors.ts";
 import type { HttpRequest, HttpResponse, HttpService } from "../message.ts";
 import { errorResponse, grpcErrorTrailers, isGrpc } from "../respond.ts";
+import { guardGoaway } from "./goaway_guard.ts";
 import {
   FLAG_END_STREAM,
   fromH2Headers,
@@ -75,6 +76,9 @@ export class H2Server {
 
   /** Takes over a detected HTTP/2 connection; `initial` are the bytes already read. */
   accept(socket: net.Socket, initial: Uint8Array): void {
+    // The client's GOAWAY only means it opens no more streams; it closes the
+    // socket when it is done. Keep it from Deno's nghttp2 (see goaway_guard.ts).
+    guardGoaway(socket, { preface: true, onGoaway: ignoreGoaway });
     if (initial.length > 0) socket.unshift(initial);
     this.#server.emit("connection", socket);
   }
@@ -180,3 +184,5 @@ export class H2Server {
     this.#respond(stream, req, response);
   }
 }
+
+function ignoreGoaway(): void {}
