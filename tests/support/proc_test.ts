@@ -10,6 +10,10 @@ Deno.test("proc: startPeer reads LISTENING or a JSON ready line, keeps later std
   try {
     assert.equal(a.port, 4321);
     assert.equal(a.readyLine, "LISTENING 4321");
+    // The child prints "after" right away, but the pipe may deliver it later.
+    for (let i = 0; i < 150 && !a.stdoutLines().includes("after"); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
   } finally {
     await a.stop();
   }
