@@ -38,14 +38,18 @@ async function exitOf(
   return { code: s.code, at: performance.now() };
 }
 
-/** A TCP server that accepts and reads but never answers. */
+/**
+ * A TCP server that reads but never answers; `accepted()` counts the
+ * connections that carried bytes (a bare connect, e.g. a readiness probe,
+ * does not count).
+ */
 async function startBlackHole(): Promise<
   { port: number; accepted: () => number; close(): Promise<void> }
 > {
   const sockets = new Set<net.Socket>();
   let accepted = 0;
   const server = net.createServer((s) => {
-    accepted++;
+    s.once("data", () => accepted++);
     sockets.add(s);
     s.on("error", () => {});
     s.on("close", () => sockets.delete(s));
@@ -169,7 +173,7 @@ Deno.test("shutdown: the grace period ends a drain that never finishes", async (
     const stuck = httpRequest(petrel.port, "hang.test", "/", {
       timeoutMs: 10_000,
     }).then((r) => `status ${r.status}`, (e: Error) => e.message);
-    await waitFor(() => hole.accepted() === 1, "the upstream connection");
+    await waitFor(() => hole.accepted() === 1, "the upstream request");
     const exit = exitOf(petrel);
     const signalled = performance.now();
     petrel.peer.proc.kill("SIGTERM");

@@ -96,7 +96,10 @@ Deno.test("telemetry: /metrics counts requests, responses, latency, errors and d
   try {
     const OK = 5, FAIL = 3;
     for (let i = 0; i < OK; i++) {
-      assert.equal((await httpRequest(petrel.port, "web.test", "/")).status, 200);
+      assert.equal(
+        (await httpRequest(petrel.port, "web.test", "/")).status,
+        200,
+      );
     }
     // One slow 200: its latency is at least 150 ms.
     const slow = await httpRequest(petrel.port, "web.test", "/slow?ms=150");

@@ -158,16 +158,23 @@ function forwardOpaque(
     return;
   }
   const { host, port } = splitHostPort(opts.opaqueTarget);
+  // A FIN from one side only ends the other side's writes; bytes keep
+  // flowing the other way (linkerd `duplex` shuts down one half at a time).
+  socket.allowHalfOpen = true;
   connectTcp(host, port, { timeoutMs: opts.connectTimeoutMs ?? 1000 }).then(
     (upstream) => {
       if (socket.destroyed) {
         upstream.destroy();
         return;
       }
+      upstream.allowHalfOpen = true;
       upstream.on("error", () => socket.destroy());
       socket.on("error", () => upstream.destroy());
-      socket.once("close", () => upstream.destroy());
-      upstream.once("close", () => socket.destroy());
+      // Each socket closes by itself once both of its halves are done; one
+      // that closes before that (a reset, an error) takes the other down.
+      const done = (s: net.Socket) => s.readableEnded && s.writableFinished;
+      socket.once("close", () => done(socket) || upstream.destroy());
+      upstream.once("close", () => done(upstream) || socket.destroy());
       if (initial.length > 0) upstream.write(initial);
       socket.pipe(upstream);
       upstream.pipe(socket);

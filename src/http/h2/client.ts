@@ -72,14 +72,14 @@ export class H2Client {
 
   /** Sends `req` on the shared session; resolves at the response headers. */
   async request(req: HttpRequest): Promise<HttpResponse> {
-    const session = await this.#getSession();
+    const session = await this.#usableSession();
     try {
       return await this.#send(session, req);
     } catch (err) {
       // A stream the server refused with GOAWAY (never processed) is safe to
       // send again on a fresh session when its body was never started.
       if (err instanceof RefusedByGoaway && req.body === null) {
-        return this.#send(await this.#getSession(), req);
+        return this.#send(await this.#usableSession(), req);
       }
       if (err instanceof RefusedByGoaway) {
         throw new StreamResetError(H2Code.REFUSED_STREAM);
@@ -100,6 +100,25 @@ export class H2Client {
     this.#closed = true;
     for (const s of this.#sessions) s.destroy();
     this.#session = undefined;
+  }
+
+  /** Open, and no GOAWAY received: a new stream may go on it. */
+  #usable(session: http2.ClientHttp2Session): boolean {
+    return !session.closed && !session.destroyed && !this.#goaway.has(session);
+  }
+
+  /**
+   * The shared session, checked again after the await: socket reads resolve
+   * as promises in Deno, so a GOAWAY or a close can land while the await
+   * resumes. Nothing was sent on that session yet, so the next one is taken
+   * (bounded, in case the server closes every session at once).
+   */
+  async #usableSession(): Promise<http2.ClientHttp2Session> {
+    let session = await this.#getSession();
+    for (let i = 0; i < 3 && !this.#usable(session); i++) {
+      session = await this.#getSession();
+    }
+    return session;
   }
 
   #getSession(): Promise<http2.ClientHttp2Session> {
