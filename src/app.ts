@@ -58,6 +58,7 @@ export async function buildApp(
   const ctx: OutboundCtx = {
     settings: {
       connectTimeoutMs: o.connectTimeoutMs,
+      connectBackoff: o.connectBackoff,
       http1PoolIdleTimeoutMs: o.http1PoolIdleTimeoutMs,
       maxIdleConnsPerEndpoint: o.maxIdleConnsPerEndpoint,
       httpQueueCapacity: o.httpQueueCapacity,

@@ -5,6 +5,10 @@
  * @module
  */
 import type { Discovery } from "../discovery/resolve.ts";
+import type {
+  HttpBalancerMetrics,
+  HttpBalancerOptions,
+} from "../metrics/registry.ts";
 
 /** Per-endpoint HTTP metric handle (linkerd endpoint `request_total`/`response_total`). */
 export interface HttpEndpointMetrics {
@@ -29,6 +33,11 @@ export interface OutboundMetrics {
     tls?: { serverId: string };
   }): HttpEndpointMetrics;
   httpError(kind: string): void;
+  /** Balancer families per backend (optional: test doubles may omit it). */
+  httpBalancer?(
+    labels: Readonly<Record<string, string>>,
+    opts: HttpBalancerOptions,
+  ): HttpBalancerMetrics;
 }
 
 /** The minimal logger the data plane needs. */
@@ -42,6 +51,8 @@ export interface OutboundLog {
 export interface OutboundSettings {
   /** OUTBOUND_CONNECT_TIMEOUT */
   connectTimeoutMs: number;
+  /** OUTBOUND_CONNECT_EXP_BACKOFF_{MIN,MAX,JITTER}: reconnect backoff. */
+  connectBackoff?: { minMs: number; maxMs: number; jitter: number };
   /** OUTBOUND_HTTP1_CONNECTION_POOL_IDLE_TIMEOUT */
   http1PoolIdleTimeoutMs: number;
   /** OUTBOUND_MAX_IDLE_CONNS_PER_ENDPOINT */

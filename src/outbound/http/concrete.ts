@@ -1,17 +1,49 @@
 /**
- * A concrete backend: the endpoints of one service, kept in sync with
- * discovery, and the choice among them (linkerd `out/http/concrete.rs`,
- * `proxy/balance`, `pool/p2c`).
+ * A concrete backend: the endpoints of one service kept in sync with
+ * discovery, the choice among the ready ones, and the queue with its
+ * failfast gate in front (linkerd `out/http/concrete.rs`,
+ * `out/http/concrete/balance.rs`, `proxy/balance`, `pool/p2c`,
+ * `proxy/balance/queue`).
  *
- * This balancer picks by power of two choices over in-flight requests and
- * queues requests while no endpoint exists, failing them after the failfast
- * timeout. Peak-EWMA load and endpoint readiness come with the balancer issue.
+ * Per request: power of two choices over READY endpoints by Peak-EWMA
+ * load; with no ready endpoint the request waits in the queue, and fails
+ * with `FailFastError` (504) when none becomes ready within the failfast
+ * timeout, after which new requests fail at once with `LoadShedError` (503)
+ * until an endpoint is ready again.
+ *
+ * Endpoints connect eagerly (a TCP probe; linkerd `SpawnReady`) and
+ * reconnect with backoff after a failed connect (linkerd `AlwaysReconnect`):
+ * a refused or timed-out connect makes the endpoint pending, never an error
+ * of its own. A request whose connect failed sent nothing, so it is
+ * dispatched again to another endpoint when one is ready or connecting,
+ * for any method. With no endpoint ready or connecting, a request tries a
+ * failed endpoint itself and its connect error is the answer (502, or 504
+ * for a connect timeout), as linkerd's per-request HTTP/1 connect; a
+ * response from it makes the endpoint ready at once.
  *
  * @module
  */
-import type { EndpointMeta, ServiceState } from "../../discovery/resolve.ts";
-import { FailFastError, LoadShedError } from "../../errors.ts";
+import type { BackoffSpec } from "../../balance/backoff.ts";
+import type { Clock } from "../../balance/clock.ts";
+import {
+  type Dispatch,
+  type EwmaOptions,
+  P2cPool,
+  type PoolEndpoint,
+} from "../../balance/pool.ts";
+import {
+  type GateState,
+  PoolQueue,
+  type Queued,
+} from "../../balance/pool_queue.ts";
+import type {
+  EndpointMeta,
+  FailureAccrualSpec,
+  ServiceState,
+  UpstreamProtocol,
+} from "../../discovery/resolve.ts";
 import type { HttpRequest, HttpResponse } from "../../http/message.ts";
+import type { HttpBalancerMetrics } from "../../metrics/registry.ts";
 import type { Watch } from "../../svc/watch.ts";
 import type { OutboundCtx } from "../runtime.ts";
 import type { EndpointTarget, HttpEndpoint } from "./endpoint.ts";
@@ -21,151 +53,350 @@ export interface ConcreteTarget {
   /** The logical service, "host:port". */
   readonly logical: string;
   readonly state: Watch<ServiceState>;
+  /**
+   * Labels of the balancer metrics (linkerd's parent + backend labels).
+   * @default {default-kind parent and backend named after `logical`}
+   */
+  readonly metricLabels?: Readonly<Record<string, string>>;
 }
 
-interface Waiter {
-  resolve: () => void;
-  reject: (err: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
+/** Options of {@linkcode Balancer}, mostly for tests and the simulation. */
+export interface BalancerOptions {
+  /** @default {REAL_CLOCK} */
+  clock?: Clock;
+  /** @default {ctx.random} */
+  random?: () => number;
+  /** @default {ctx.settings.connectBackoff, else 100 ms → 60 s, jitter 0.1} */
+  connectBackoff?: BackoffSpec;
+  /** Peak-EWMA parameters. @default {30 ms default RTT, 10 s decay} */
+  ewma?: EwmaOptions;
+  /**
+   * Compare every ready endpoint while at most this many are ready (P2C
+   * above). @default {DEFAULT_SCAN_BELOW}
+   */
+  scanBelow?: number;
 }
 
-/** Balances requests over a service's endpoints (linkerd `Balance`). */
+/**
+ * Ready endpoints up to which the balancer compares all of them instead of
+ * two at random. 0 = linkerd's pure P2C: in bench/lb_sim.ts the full scan
+ * of small pools helped some loaded small-pool scenarios but was worse in
+ * others (and no different on the wire), so it is not the default.
+ */
+export const DEFAULT_SCAN_BELOW = 0;
+
+/** What the pool keeps per endpoint: its discovery metadata and protocol. */
+interface PoolMeta {
+  readonly meta: EndpointMeta;
+  readonly protocol: UpstreamProtocol;
+}
+
+type Endpoint = PoolEndpoint<HttpEndpoint, PoolMeta>;
+
+/** A request waiting in the queue. */
+class Waiting implements Queued {
+  readonly req: HttpRequest;
+  readonly attempt: number;
+  readonly resolve: (rsp: Promise<HttpResponse>) => void;
+  readonly reject: (err: unknown) => void;
+  onAbort: (() => void) | undefined;
+
+  constructor(
+    req: HttpRequest,
+    attempt: number,
+    resolve: (rsp: Promise<HttpResponse>) => void,
+    reject: (err: unknown) => void,
+  ) {
+    this.req = req;
+    this.attempt = attempt;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
+
+  detach(): void {
+    if (this.onAbort) {
+      this.req.ext.signal?.removeEventListener("abort", this.onAbort);
+      this.onAbort = undefined;
+    }
+  }
+
+  fail(err: Error): void {
+    this.detach();
+    this.reject(err);
+  }
+}
+
+/** Balances requests over a service's endpoints (linkerd `Balance` + `PoolQueue`). */
 export class Balancer implements Disposable {
   readonly #ctx: OutboundCtx;
   readonly #target: ConcreteTarget;
-  readonly #newEndpoint: (t: EndpointTarget) => HttpEndpoint;
-  readonly #endpoints = new Map<
-    string,
-    { meta: EndpointMeta; ep: HttpEndpoint }
-  >();
-  #list: HttpEndpoint[] = [];
-  #waiters: Waiter[] = [];
-  #sub: Disposable;
-  #protocol: ServiceState["protocol"];
+  readonly #pool: P2cPool<HttpEndpoint, PoolMeta>;
+  readonly #queue: PoolQueue<Waiting>;
+  readonly #metrics: HttpBalancerMetrics | undefined;
+  readonly #sub: Disposable;
+  #failureAccrual: FailureAccrualSpec | undefined;
 
   constructor(
     ctx: OutboundCtx,
     target: ConcreteTarget,
     newEndpoint: (t: EndpointTarget) => HttpEndpoint,
+    opts: BalancerOptions = {},
   ) {
     this.#ctx = ctx;
     this.#target = target;
-    this.#newEndpoint = newEndpoint;
-    this.#protocol = target.state.get().protocol;
-    this.#update(target.state.get());
+    const logical = target.logical;
+    const { httpQueueCapacity, httpFailfastTimeoutMs } = ctx.settings;
+    this.#metrics = balancerMetrics(ctx, target, httpFailfastTimeoutMs);
+    const initial = target.state.get();
+    this.#failureAccrual = initial.failureAccrual;
+    const log = ctx.log;
+    this.#queue = new PoolQueue<Waiting>({
+      capacity: httpQueueCapacity,
+      failfastTimeoutMs: httpFailfastTimeoutMs,
+      backend: logical,
+      ...(opts.clock ? { clock: opts.clock } : {}),
+      ...(this.#metrics ? { metrics: this.#metrics } : {}),
+      onGate: (s) =>
+        log.info(
+          s.kind === "failfast"
+            ? "Unavailable; entering failfast"
+            : "Available; exited failfast",
+          { backend: logical },
+        ),
+    });
+    const connectBackoff = opts.connectBackoff ?? ctx.settings.connectBackoff;
+    this.#pool = new P2cPool<HttpEndpoint, PoolMeta>({
+      newService: (_key, m) =>
+        newEndpoint({ logical, protocol: m.protocol, meta: m.meta }),
+      sameMeta,
+      random: opts.random ?? ctx.random,
+      scanBelow: opts.scanBelow ?? DEFAULT_SCAN_BELOW,
+      failureAccrual: initial.failureAccrual,
+      ...(opts.clock ? { clock: opts.clock } : {}),
+      ...(opts.ewma ? { ewma: opts.ewma } : {}),
+      ...(connectBackoff ? { connectBackoff } : {}),
+      ...(this.#metrics ? { metrics: this.#metrics } : {}),
+      onReady: () => this.#queue.drain(this.#dispatchWaiting),
+      onStateChange: (ep, s) =>
+        log.debug("endpoint state", {
+          backend: logical,
+          addr: ep.key,
+          state: s.kind,
+          ...(s.kind === "failed"
+            ? {
+              error: s.error instanceof Error
+                ? s.error.message
+                : String(s.error),
+            }
+            : {}),
+        }),
+    });
+    this.#update(initial);
     this.#sub = target.state.subscribe((s) => this.#update(s));
   }
 
-  /** Endpoints currently in the pool. */
+  /** Endpoints in the pool (not counting removed ones still draining). */
   get size(): number {
-    return this.#list.length;
+    return this.#pool.size;
   }
 
-  /** Dispatches `req` to one endpoint, waiting (bounded) while none exists. */
+  /** Endpoints ready for requests. */
+  get readyCount(): number {
+    return this.#pool.readyCount;
+  }
+
+  /** The failfast gate: while `failfast`, requests are shed (503). */
+  get gate(): GateState {
+    return this.#queue.state;
+  }
+
+  /**
+   * False while in failfast (linkerd: the backend's `Gate` is shut, so a
+   * route's distributor skips it and `LoadShed` answers 503).
+   */
+  get available(): boolean {
+    return this.#queue.state.kind !== "failfast" || this.#pool.readyCount > 0;
+  }
+
+  /** The pool (read-only use: tests, diagnostics). */
+  get pool(): P2cPool<HttpEndpoint, PoolMeta> {
+    return this.#pool;
+  }
+
+  /** Dispatches `req` to a ready endpoint, or queues it until one is ready. */
   call(req: HttpRequest): Promise<HttpResponse> {
-    const ep = this.#pick();
-    if (ep) return ep.service(req);
-    return this.#wait().then(() => this.call(req));
-  }
-
-  /** Power of two choices over in-flight requests (tower `p2c`). */
-  #pick(): HttpEndpoint | undefined {
-    const list = this.#list;
-    const n = list.length;
-    if (n === 0) return undefined;
-    if (n === 1) return list[0];
-    const random = this.#ctx.random;
-    const i = Math.floor(random() * n);
-    let j = Math.floor(random() * (n - 1));
-    if (j >= i) j++;
-    const a = list[i]!, b = list[j]!;
-    return b.pending < a.pending ? b : a;
-  }
-
-  #wait(): Promise<void> {
-    const { httpQueueCapacity, httpFailfastTimeoutMs } = this.#ctx.settings;
-    if (this.#waiters.length >= httpQueueCapacity) {
-      return Promise.reject(new LoadShedError("backend queue is full"));
-    }
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.#waiters = this.#waiters.filter((w) => w !== waiter);
-          reject(
-            new FailFastError(this.#target.logical, httpFailfastTimeoutMs),
-          );
-        }, httpFailfastTimeoutMs),
-      };
-      this.#waiters.push(waiter);
-    });
-  }
-
-  /** Applies a discovery update as a reset: keep, rebuild or drop (linkerd `reset_pool`). */
-  #update(state: ServiceState): void {
-    const protocolChanged = state.protocol !== this.#protocol;
-    this.#protocol = state.protocol;
-    const next = new Map<string, { meta: EndpointMeta; ep: HttpEndpoint }>();
-    for (const meta of state.endpoints) {
-      const old = this.#endpoints.get(meta.addr);
-      if (old && !protocolChanged && sameMeta(old.meta, meta)) {
-        next.set(meta.addr, old);
-        this.#endpoints.delete(meta.addr);
-      } else if (!next.has(meta.addr)) {
-        next.set(meta.addr, {
-          meta,
-          ep: this.#newEndpoint({
-            logical: this.#target.logical,
-            protocol: state.protocol,
-            meta,
-          }),
-        });
-      }
-    }
-    // Endpoints no longer present finish their in-flight requests, then close.
-    for (const { ep } of this.#endpoints.values()) retire(ep);
-    this.#endpoints.clear();
-    for (const [k, v] of next) this.#endpoints.set(k, v);
-    this.#list = [...next.values()].map((v) => v.ep);
-    if (this.#list.length > 0 && this.#waiters.length > 0) {
-      const waiters = this.#waiters;
-      this.#waiters = [];
-      for (const w of waiters) {
-        clearTimeout(w.timer);
-        w.resolve();
-      }
-    }
+    this.#metrics?.request();
+    return this.#call(req, 0);
   }
 
   [Symbol.dispose](): void {
     this.#sub[Symbol.dispose]();
-    for (const w of this.#waiters) {
-      clearTimeout(w.timer);
-      w.reject(new LoadShedError("backend closed"));
+    this.#queue[Symbol.dispose]();
+    this.#pool[Symbol.dispose]();
+    this.#metrics?.[Symbol.dispose]();
+  }
+
+  /** Starts a request on a ready endpoint, else on a failed one to try when none is connecting. */
+  #start(): Dispatch | undefined {
+    return this.#pool.start() ?? this.#pool.pickFallback()?.start();
+  }
+
+  #call(req: HttpRequest, attempt: number): Promise<HttpResponse> {
+    const d = this.#start();
+    if (d !== undefined) return this.#dispatch(d, req, attempt);
+    return new Promise<HttpResponse>((resolve, reject) => {
+      const w = new Waiting(req, attempt, resolve, reject);
+      const shed = this.#queue.push(w);
+      if (shed !== undefined) {
+        reject(shed);
+        return;
+      }
+      const signal = req.ext.signal;
+      if (signal !== undefined) {
+        w.onAbort = () => {
+          if (this.#queue.cancel(w)) w.fail(toError(signal.reason));
+        };
+        signal.addEventListener("abort", w.onAbort, { once: true });
+      }
+    });
+  }
+
+  /** The queue's dispatch: false when no endpoint is ready. */
+  #dispatchWaiting = (w: Waiting): boolean => {
+    const d = this.#start();
+    if (d === undefined) return false;
+    w.detach();
+    w.resolve(this.#dispatch(d, w.req, w.attempt));
+    return true;
+  };
+
+  #dispatch(
+    d: Dispatch,
+    req: HttpRequest,
+    attempt: number,
+  ): Promise<HttpResponse> {
+    const ep: Endpoint = d.endpoint;
+    const svc = ep.service;
+    let p: Promise<HttpResponse>;
+    try {
+      p = svc.call !== undefined
+        ? svc.call(req, d)
+        : svc.service(req).then((rsp) => {
+          d.firstFrame();
+          return rsp;
+        });
+    } catch (err) {
+      p = Promise.reject(err);
     }
-    this.#waiters = [];
-    for (const { ep } of this.#endpoints.values()) ep[Symbol.dispose]();
-    this.#endpoints.clear();
-    this.#list = [];
+    return p.then(
+      (rsp) => {
+        d.settled(true);
+        return rsp;
+      },
+      (err) => this.#failed(ep, d, req, attempt, err),
+    );
+  }
+
+  #failed(
+    ep: Endpoint,
+    d: Dispatch,
+    req: HttpRequest,
+    attempt: number,
+    err: unknown,
+  ): Promise<HttpResponse> {
+    if (ep.service.isConnectError?.(err)) {
+      // Nothing was sent: the endpoint reconnects (AlwaysReconnect). The
+      // request goes to another endpoint when one is ready or connecting;
+      // otherwise the connect error is the answer (502/504), as linkerd's
+      // HTTP/1 client answers a refused connect.
+      d.connectFailed(err);
+      const pool = this.#pool;
+      if (
+        !req.ext.signal?.aborted && attempt < pool.size &&
+        (pool.readyCount > 0 || pool.connectingCount > 0)
+      ) {
+        this.#ctx.log.debug("connect failed; dispatching elsewhere", {
+          backend: this.#target.logical,
+          addr: ep.key,
+          error: err instanceof Error ? err.message : String(err),
+        });
+        return this.#call(req, attempt + 1);
+      }
+      return Promise.reject(err);
+    }
+    if (ep.service.call === undefined) {
+      d.firstFrame();
+      d.classified("failure");
+    }
+    d.settled(false);
+    return Promise.reject(err);
+  }
+
+  /** Applies a discovery update as a reset: keep, rebuild or drop (linkerd `reset_pool`). */
+  #update(state: ServiceState): void {
+    const spec = state.failureAccrual;
+    if (!sameSpec(spec, this.#failureAccrual)) {
+      this.#failureAccrual = spec;
+      this.#pool.setFailureAccrual(spec);
+    }
+    const protocol = state.protocol;
+    this.#pool.reset(
+      state.endpoints.map((meta) => [meta.addr, { meta, protocol }] as const),
+    );
   }
 }
 
-function sameMeta(a: EndpointMeta, b: EndpointMeta): boolean {
-  return a.addr === b.addr && a.identity === b.identity &&
-    a.weight === b.weight && a.host === b.host && a.port === b.port;
+function sameMeta(a: PoolMeta, b: PoolMeta): boolean {
+  const x = a.meta, y = b.meta;
+  return a.protocol === b.protocol && x.addr === y.addr &&
+    x.identity === y.identity && x.weight === y.weight && x.host === y.host &&
+    x.port === y.port;
 }
 
-/** Closes an endpoint once its pending requests are answered. */
-function retire(ep: HttpEndpoint): void {
-  if (ep.pending === 0) {
-    ep[Symbol.dispose]();
-    return;
-  }
-  const timer = setInterval(() => {
-    if (ep.pending === 0) {
-      clearInterval(timer);
-      ep[Symbol.dispose]();
-    }
-  }, 100);
+function sameSpec(
+  a: FailureAccrualSpec | undefined,
+  b: FailureAccrualSpec | undefined,
+): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined) return false;
+  return a.kind === b.kind && a.maxFailures === b.maxFailures &&
+    a.minPenaltyMs === b.minPenaltyMs && a.maxPenaltyMs === b.maxPenaltyMs &&
+    a.jitter === b.jitter;
+}
+
+function toError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new Error(String(reason));
+}
+
+/** linkerd's default parent + backend labels for a logical "host:port". */
+function defaultLabels(logical: string): Record<string, string> {
+  const colon = logical.lastIndexOf(":");
+  const name = colon > 0 ? logical.slice(0, colon) : logical;
+  const port = colon > 0 ? logical.slice(colon + 1) : "";
+  return {
+    parent_group: "",
+    parent_kind: "default",
+    parent_namespace: "",
+    parent_name: name,
+    parent_port: port,
+    parent_section_name: "",
+    backend_group: "",
+    backend_kind: "default",
+    backend_namespace: "",
+    backend_name: name,
+    backend_port: port,
+    backend_section_name: "",
+  };
+}
+
+/** The balancer's metric handle, when the metrics implementation has one. */
+function balancerMetrics(
+  ctx: OutboundCtx,
+  target: ConcreteTarget,
+  failfastTimeoutMs: number,
+): HttpBalancerMetrics | undefined {
+  return ctx.metrics.httpBalancer?.(
+    target.metricLabels ?? defaultLabels(target.logical),
+    { failfastTimeoutMs },
+  );
 }

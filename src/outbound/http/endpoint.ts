@@ -1,17 +1,28 @@
 /**
- * One endpoint's HTTP clients with their metrics (linkerd
- * `out/http/endpoint.rs`, `phttp/client.rs`).
+ * One endpoint's HTTP clients with their metrics, readiness probe and the
+ * per-request hooks the balancer reads (linkerd `out/http/endpoint.rs`,
+ * `phttp/client.rs`, `reconnect`, `PendingUntilFirstData`,
+ * `BroadcastClassification`).
  *
  * @module
  */
+import net from "node:net";
+import type { Outcome } from "../../balance/breaker.ts";
+import type { PoolService } from "../../balance/pool.ts";
 import type {
   EndpointMeta,
   UpstreamProtocol,
 } from "../../discovery/resolve.ts";
-import { classifyError, classifyResponse } from "../../http/classify.ts";
+import { ConnectTimeoutError, EndpointIoError } from "../../errors.ts";
+import {
+  classifyError,
+  classifyResponse,
+  type ResponseClass,
+} from "../../http/classify.ts";
 import { H1Pool } from "../../http/h1/pool.ts";
 import { H2Client } from "../../http/h2/client.ts";
 import type {
+  Body,
   HttpRequest,
   HttpResponse,
   HttpService,
@@ -27,12 +38,43 @@ export interface EndpointTarget {
   readonly meta: EndpointMeta;
 }
 
+/** What the balancer learns about one request from the endpoint. */
+export interface EndpointHooks {
+  /** When the balancer dispatched the request (`performance.now()` ms), if it read the clock. */
+  readonly sentAtMs?: number;
+  /**
+   * The response's first body frame, its end, or the head of a response
+   * without body; also called when the request fails (linkerd
+   * `PendingUntilFirstData`: the Peak-EWMA RTT sample). May return the
+   * clock time it read, which the endpoint's latency metric then reuses.
+   */
+  firstFrame(): number | undefined | void;
+  /**
+   * The response's final class (at the end of stream for gRPC), for the
+   * breaker; "none" for a downstream cancel, which says nothing about the
+   * endpoint (linkerd `BroadcastClassification`).
+   */
+  classified(outcome: Outcome): void;
+}
+
 /** An endpoint's service plus what the balancer reads from it. */
-export interface HttpEndpoint extends Disposable {
+export interface HttpEndpoint extends PoolService {
   readonly addr: string;
+  /** The endpoint's client, without hooks. */
   readonly service: HttpService;
   /** Requests dispatched and not yet answered (headers). */
   readonly pending: number;
+  /**
+   * Like `service`, reporting the first frame and the class of the
+   * response to `hooks`. Absent: the balancer uses `service` and takes the
+   * response head as the first frame.
+   */
+  call?(req: HttpRequest, hooks: EndpointHooks): Promise<HttpResponse>;
+  /**
+   * True when `err` (from `call`/`service`) failed while connecting, so
+   * nothing was sent and the request may go to another endpoint.
+   */
+  isConnectError?(err: unknown): boolean;
 }
 
 /** Builds the client stack for one endpoint (linkerd `push_http_endpoint`). */
@@ -40,6 +82,20 @@ export function newHttpEndpoint(
   ctx: OutboundCtx,
 ): (target: EndpointTarget) => HttpEndpoint {
   return (target) => new Endpoint(ctx, target);
+}
+
+/** Errors thrown by an endpoint's connect: nothing was sent on them. */
+const CONNECT_ERRORS = new WeakSet<object>();
+
+/** True when `err` came from connecting to an endpoint (no byte of the request was sent). */
+export function isConnectError(err: unknown): boolean {
+  return typeof err === "object" && err !== null && CONNECT_ERRORS.has(err);
+}
+
+/** The balancer's view of a class (linkerd `Class::is_failure`; a cancel is no verdict). */
+function outcomeOf(c: ResponseClass): Outcome {
+  if (c.kind === "error" && c.error === "canceled") return "none";
+  return c.failure ? "failure" : "success";
 }
 
 class Endpoint implements HttpEndpoint {
@@ -61,16 +117,63 @@ class Endpoint implements HttpEndpoint {
       authority: target.logical,
       targetAddr: target.meta.addr,
     });
-    this.service = (req) => this.#call(req);
+    this.service = (req) => this.#call(req, undefined);
   }
 
   get pending(): number {
     return this.#pending;
   }
 
+  call(req: HttpRequest, hooks: EndpointHooks): Promise<HttpResponse> {
+    return this.#call(req, hooks);
+  }
+
+  isConnectError(err: unknown): boolean {
+    return isConnectError(err);
+  }
+
+  /**
+   * A TCP connect to the endpoint, closed at once: it proves the endpoint
+   * accepts connections before the balancer sends it requests (linkerd
+   * connects eagerly with `SpawnReady`). A plain TCP probe rather than a
+   * first client connection because which client a request needs (HTTP/1
+   * or HTTP/2) is only known per request for `auto` services, and because
+   * a socket parked until the first request could be closed by the server
+   * meanwhile.
+   */
+  probe(signal: AbortSignal): Promise<void> {
+    const { host, port } = this.#target.meta;
+    const timeoutMs = this.#ctx.settings.connectTimeoutMs;
+    const addr = this.addr;
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ host, port });
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", onAbort);
+        socket.destroy();
+        if (err) reject(err);
+        else resolve();
+      };
+      const onAbort = () => done(new Error("probe aborted"));
+      const timer = setTimeout(
+        () => done(new ConnectTimeoutError(addr, timeoutMs)),
+        timeoutMs,
+      );
+      signal.addEventListener("abort", onAbort, { once: true });
+      socket.once("connect", () => done());
+      socket.once(
+        "error",
+        (e) => done(new EndpointIoError(addr, { cause: e })),
+      );
+    });
+  }
+
   #connect = () =>
     connectTcp(this.#target.meta.host, this.#target.meta.port, {
       timeoutMs: this.#ctx.settings.connectTimeoutMs,
+    }).catch((err) => {
+      if (typeof err === "object" && err !== null) CONNECT_ERRORS.add(err);
+      throw err;
     });
 
   #client(req: HttpRequest): H1Pool | H2Client {
@@ -87,31 +190,58 @@ class Endpoint implements HttpEndpoint {
     });
   }
 
-  #call(req: HttpRequest): Promise<HttpResponse> {
+  #call(
+    req: HttpRequest,
+    hooks: EndpointHooks | undefined,
+  ): Promise<HttpResponse> {
     const m = this.#metrics;
     m.request();
     this.#pending++;
-    const start = performance.now();
+    const start = hooks?.sentAtMs ?? performance.now();
     return this.#client(req).request(req).then(
       (rsp) => {
         this.#pending--;
-        const latencyMs = performance.now() - start;
-        return classifyResponse(req, rsp, (c) => {
+        // response_total/latency once both the class and the first frame are known.
+        let cls: ResponseClass | undefined;
+        let latencyMs = -1;
+        const report = () => {
+          if (cls === undefined || latencyMs < 0) return;
           m.response(rsp.status, {
-            classification: c.failure ? "failure" : "success",
-            ...(c.kind === "grpc" && c.code >= 0 ? { grpcStatus: c.code } : {}),
-            ...(c.kind === "error" ? { error: c.error } : {}),
+            classification: cls.failure ? "failure" : "success",
+            ...(cls.kind === "grpc" && cls.code >= 0
+              ? { grpcStatus: cls.code }
+              : {}),
+            ...(cls.kind === "error" ? { error: cls.error } : {}),
             latencyMs,
           });
+        };
+        const first = () => {
+          const t = hooks?.firstFrame();
+          latencyMs = (typeof t === "number" ? t : performance.now()) - start;
+          report();
+        };
+        const out = classifyResponse(req, rsp, (c) => {
+          cls = c;
+          hooks?.classified(outcomeOf(c));
+          report();
         });
+        if (out.body === null) first();
+        else out.body = onFirstFrame(out.body, first);
+        return out;
       },
       (err) => {
         this.#pending--;
+        const c = classifyError(err);
         m.response(0, {
           classification: "failure",
-          error: classifyError(err).error,
+          error: c.error,
           latencyMs: performance.now() - start,
         });
+        // A failed connect sent nothing: the balancer handles it, no verdict.
+        if (hooks !== undefined && !isConnectError(err)) {
+          hooks.firstFrame();
+          hooks.classified(outcomeOf(c));
+        }
         throw err;
       },
     );
@@ -121,4 +251,39 @@ class Endpoint implements HttpEndpoint {
     this.#h1?.close();
     this.#h2?.close();
   }
+}
+
+/** Wraps `body` to call `fn` once at its first frame, end, error or cancel. */
+function onFirstFrame(body: Body, fn: () => void): Body {
+  let fired = false;
+  const fire = () => {
+    if (fired) return;
+    fired = true;
+    fn();
+  };
+  return {
+    length: body.length,
+    start(sink) {
+      body.start({
+        data(chunk) {
+          if (!fired) fire();
+          sink.data(chunk);
+        },
+        end(trailers) {
+          fire();
+          sink.end(trailers);
+        },
+        error(err) {
+          fire();
+          sink.error(err);
+        },
+      });
+    },
+    pause: () => body.pause(),
+    resume: () => body.resume(),
+    cancel(err) {
+      fire();
+      body.cancel(err);
+    },
+  };
 }
