@@ -96,6 +96,57 @@ export class NoRouteError extends ProxyError {
   }
 }
 
+/** A route's redirect filter answers the request (linkerd `HttpRouteRedirect`). */
+export class HttpRouteRedirectError extends ProxyError {
+  readonly kind = "redirect";
+  constructor(readonly status: number, readonly location: string) {
+    super(`redirected to ${location}`);
+    this.name = "HttpRouteRedirectError";
+  }
+}
+
+/** A route's failure injector failed the request (linkerd `HttpRouteInjectedFailure`). */
+export class HttpRouteInjectedFailureError extends ProxyError {
+  readonly kind = "injected failure";
+  constructor(readonly status: number, message: string) {
+    super(message);
+    this.name = "HttpRouteInjectedFailureError";
+  }
+}
+
+/** A gRPC route's failure injector failed the request (linkerd `GrpcRouteInjectedFailure`). */
+export class GrpcRouteInjectedFailureError extends ProxyError {
+  readonly kind = "injected failure";
+  constructor(readonly code: number, message: string) {
+    super(message);
+    this.name = "GrpcRouteInjectedFailureError";
+  }
+}
+
+/** A redirect filter cannot apply to this match (linkerd `InvalidRedirect`): a 500. */
+export class InvalidRedirectError extends ProxyError {
+  readonly kind = "invalid redirect";
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidRedirectError";
+  }
+}
+
+/** A service's routes could not be built (linkerd `ClientPolicy::invalid`): every request fails with a 500. */
+export class InvalidPolicyError extends ProxyError {
+  readonly kind = "invalid policy";
+  constructor(readonly authority: string, options?: ErrorOptions) {
+    const cause = options?.cause;
+    super(
+      `invalid routes for ${authority}${
+        cause instanceof Error ? `: ${cause.message}` : ""
+      }`,
+      options,
+    );
+    this.name = "InvalidPolicyError";
+  }
+}
+
 /** The request itself is malformed (HTTP 400 before routing). */
 export class BadRequestError extends ProxyError {
   readonly kind = "bad request";

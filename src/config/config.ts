@@ -7,7 +7,11 @@
  *
  * @module
  */
-import type { UpstreamProtocol } from "../discovery/resolve.ts";
+import type {
+  FailureAccrualSpec,
+  UpstreamProtocol,
+} from "../discovery/resolve.ts";
+import type { ServiceRoutes } from "../http/route/model.ts";
 
 /** Exponential connect backoff (linkerd `ExponentialBackoff`, `OUTBOUND_CONNECT_EXP_BACKOFF_*`). */
 export interface BackoffConfig {
@@ -70,6 +74,10 @@ export interface ServiceConfig {
   readonly endpoints: readonly EndpointConfig[];
   /** Default identity of the endpoints. */
   readonly identity?: string;
+  /** The service's routes; absent = one default route to its endpoints. */
+  readonly routes?: ServiceRoutes;
+  /** Circuit breaking per endpoint; absent = none. */
+  readonly failureAccrual?: FailureAccrualSpec;
 }
 
 /** What a YAML config file says: every field is optional but `services`. */
@@ -96,6 +104,15 @@ export interface Config {
   /** The YAML file as parsed at start-up (its services feed `ConfigDiscovery`). */
   readonly file: FileConfig;
 }
+
+/** linkerd's controller defaults for consecutive-failures accrual (`balancer.linkerd.io/failure-accrual-consecutive-*`). */
+export const DEFAULT_FAILURE_ACCRUAL: FailureAccrualSpec = Object.freeze({
+  kind: "consecutive",
+  maxFailures: 7,
+  minPenaltyMs: 1_000,
+  maxPenaltyMs: 60_000,
+  jitter: 0.5,
+});
 
 /** linkerd's outbound defaults (`env.rs` `DEFAULT_OUTBOUND_*`). */
 export const DEFAULT_OUTBOUND: OutboundConfig = Object.freeze({

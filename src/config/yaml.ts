@@ -9,354 +9,49 @@
  *
  * @module
  */
+import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
+import type { FailureAccrualSpec } from "../discovery/resolve.ts";
 import {
-  type Document,
-  isAlias,
-  isMap,
-  isPair,
-  isScalar,
-  isSeq,
-  LineCounter,
-  parseDocument,
-} from "yaml";
+  backoff,
+  bool,
+  checkUnique,
+  count,
+  type Ctx,
+  deref,
+  describe,
+  duration,
+  type Field,
+  identity,
+  listenAddr,
+  listOf,
+  type Loc,
+  locAt,
+  located,
+  objectOf,
+  offsetOf,
+  type Parser,
+  protocol,
+  scalar,
+  serviceName,
+  str,
+  target,
+} from "./_schema.ts";
 import type {
   EndpointConfig,
   FileConfig,
   ForwardConfig,
   ServiceConfig,
 } from "./config.ts";
+import { formatSocketAddr, parseSocketAddr } from "./parse.ts";
 import {
-  formatSocketAddr,
-  isDnsName,
-  parseAuthority,
-  parseDurationMs,
-  parseNumber,
-  parseSocketAddr,
-} from "./parse.ts";
-
-// ---------------------------------------------------------------------------
-// The validator toolkit: a `Parser<T>` turns one YAML node into a value, or
-// throws a located error.
-
-/** Where a node is: its field path and an offset into the source. */
-interface Loc {
-  readonly path: string;
-  readonly offset: number;
-}
-
-interface Ctx {
-  readonly source: string;
-  readonly lineCounter: LineCounter;
-  readonly doc: Document;
-}
-
-type Parser<T> = (node: unknown, loc: Loc, ctx: Ctx) => T;
-
-/** One row of an object's table: YAML `key` → result field `into`. */
-interface Field {
-  readonly key: string;
-  /** Result property name. @default {key} */
-  readonly into?: string;
-  readonly required?: boolean;
-  readonly parse: Parser<unknown>;
-}
-
-type ErrorClass = new (message: string, options?: ErrorOptions) => Error;
-
-function located(
-  ctx: Ctx,
-  loc: Loc,
-  message: string,
-  type: ErrorClass = TypeError,
-  cause?: unknown,
-): Error {
-  const { line, col } = ctx.lineCounter.linePos(loc.offset);
-  const path = loc.path === "" ? "(top level)" : loc.path;
-  return new type(
-    `${ctx.source}:${line}:${col}: ${path}: ${message}`,
-    cause === undefined ? undefined : { cause },
-  );
-}
-
-/** Re-throws a parse.ts error with the location in front, keeping its class. */
-function rethrow(ctx: Ctx, loc: Loc, err: unknown): never {
-  if (err instanceof TypeError || err instanceof RangeError) {
-    throw located(
-      ctx,
-      loc,
-      err.message,
-      err instanceof RangeError ? RangeError : TypeError,
-      err,
-    );
-  }
-  throw err;
-}
-
-function offsetOf(node: unknown, fallback: number): number {
-  const range = (node as { range?: [number, number, number] } | null)?.range;
-  return range?.[0] ?? fallback;
-}
-
-function deref(node: unknown, loc: Loc, ctx: Ctx): unknown {
-  if (!isAlias(node)) return node;
-  const target = node.resolve(ctx.doc);
-  if (target === undefined) {
-    throw located(ctx, loc, `Unresolved alias "*${node.source}"`);
-  }
-  return target;
-}
-
-function describe(node: unknown): string {
-  if (node === null || node === undefined) return "nothing";
-  if (isMap(node)) return "a mapping";
-  if (isSeq(node)) return "a sequence";
-  if (isScalar(node)) {
-    const v = node.value;
-    if (v === null) return "nothing";
-    return `a ${typeof v === "bigint" ? "number" : typeof v}`;
-  }
-  return "an unsupported node";
-}
-
-function childLoc(node: unknown, path: string, parent: Loc): Loc {
-  return { path, offset: offsetOf(node, parent.offset) };
-}
-
-function isNull(node: unknown): boolean {
-  return node === null || node === undefined ||
-    (isScalar(node) && node.value === null);
-}
-
-/** A mapping with exactly the fields of `fields`; `finish` checks the whole. */
-function objectOf<T>(
-  fields: readonly Field[],
-  finish?: (
-    obj: Record<string, unknown>,
-    loc: Loc,
-    ctx: Ctx,
-    node: unknown,
-  ) => T,
-): Parser<T> {
-  const byKey = new Map(fields.map((f) => [f.key, f]));
-  const known = fields.map((f) => f.key).join(", ");
-  return (raw, loc, ctx) => {
-    const node = deref(raw, loc, ctx);
-    const obj: Record<string, unknown> = {};
-    if (!isNull(node)) {
-      if (!isMap(node)) {
-        throw located(ctx, loc, `Expected a mapping, got ${describe(node)}`);
-      }
-      for (const pair of node.items) {
-        if (!isPair(pair)) continue;
-        const keyNode = deref(pair.key, loc, ctx);
-        const keyLoc = childLoc(pair.key, loc.path, loc);
-        if (!isScalar(keyNode) || typeof keyNode.value !== "string") {
-          throw located(
-            ctx,
-            keyLoc,
-            `Expected a string key, got ${describe(keyNode)}`,
-          );
-        }
-        const key = keyNode.value;
-        const path = loc.path === "" ? key : `${loc.path}.${key}`;
-        const field = byKey.get(key);
-        if (field === undefined) {
-          throw located(
-            ctx,
-            { path, offset: keyLoc.offset },
-            `Unknown field "${key}" (expected one of: ${known})`,
-          );
-        }
-        // An empty value (`key:`) is located at its key.
-        const valueLoc = isNull(pair.value)
-          ? { path, offset: keyLoc.offset }
-          : childLoc(pair.value, path, keyLoc);
-        obj[field.into ?? field.key] = field.parse(pair.value, valueLoc, ctx);
-      }
-    }
-    for (const field of fields) {
-      if (field.required && !((field.into ?? field.key) in obj)) {
-        throw located(ctx, loc, `Missing required field "${field.key}"`);
-      }
-    }
-    return finish ? finish(obj, loc, ctx, node) : (obj as T);
-  };
-}
-
-/** A sequence of `item`; an empty value is an empty list. */
-function listOf<T>(item: Parser<T>): Parser<T[]> {
-  return (raw, loc, ctx) => {
-    const node = deref(raw, loc, ctx);
-    if (isNull(node)) return [];
-    if (!isSeq(node)) {
-      throw located(ctx, loc, `Expected a sequence, got ${describe(node)}`);
-    }
-    return node.items.map((child, i) =>
-      item(child, childLoc(child, `${loc.path}[${i}]`, loc), ctx)
-    );
-  };
-}
-
-/** A scalar of the JS type `type`, converted by `convert` (whose parse.ts errors get located). */
-function scalar<T>(
-  type: "string" | "number" | "boolean" | "string|number",
-  convert: (value: string | number | boolean) => T,
-): Parser<T> {
-  const types = type.split("|");
-  return (raw, loc, ctx) => {
-    const node = deref(raw, loc, ctx);
-    const value = isScalar(node) ? node.value : undefined;
-    if (
-      value === null || value === undefined || !types.includes(typeof value)
-    ) {
-      const want = type === "string|number" ? "a string" : `a ${type}`;
-      throw located(ctx, loc, `Expected ${want}, got ${describe(node)}`);
-    }
-    try {
-      return convert(value as string | number | boolean);
-    } catch (err) {
-      rethrow(ctx, loc, err);
-    }
-  };
-}
-
-/** Reports a duplicate `key` within one list, at `loc`. */
-function checkUnique(
-  seen: Map<string, Loc>,
-  key: string,
-  what: string,
-  loc: Loc,
-  ctx: Ctx,
-): void {
-  const first = seen.get(key);
-  if (first !== undefined) {
-    const { line } = ctx.lineCounter.linePos(first.offset);
-    throw located(
-      ctx,
-      loc,
-      `Duplicate ${what} "${key}" (first defined at line ${line}, ${first.path})`,
-    );
-  }
-  seen.set(key, loc);
-}
-
-/**
- * The location of the node reached from `raw` by `steps` (mapping keys and
- * sequence indexes), for checks made after parsing; a missing node is
- * located at its nearest ancestor.
- */
-function locAt(
-  raw: unknown,
-  base: Loc,
-  ctx: Ctx,
-  steps: readonly (string | number)[],
-): Loc {
-  let node: unknown = raw;
-  let loc = base;
-  for (const step of steps) {
-    node = node === undefined ? undefined : deref(node, loc, ctx);
-    let next: unknown;
-    let anchor = loc.offset;
-    let path: string;
-    if (typeof step === "number") {
-      path = `${loc.path}[${step}]`;
-      next = isSeq(node) ? node.items[step] : undefined;
-    } else {
-      path = loc.path === "" ? step : `${loc.path}.${step}`;
-      const pair = isMap(node)
-        ? node.items.find((p) => isScalar(p.key) && p.key.value === step)
-        : undefined;
-      next = pair?.value ?? undefined;
-      anchor = offsetOf(pair?.key, anchor);
-    }
-    loc = { path, offset: offsetOf(next, anchor) };
-    node = next;
-  }
-  return loc;
-}
-
-// ---------------------------------------------------------------------------
-// Leaf value parsers.
-
-const str = scalar("string", (v) => v as string);
-
-const duration = scalar(
-  "string|number",
-  (v) => parseDurationMs(String(v), "duration"),
-);
-
-const bool = scalar("boolean", (v) => v as boolean);
-
-function count(what: string, max = Number.MAX_SAFE_INTEGER): Parser<number> {
-  return scalar("number", (v) => {
-    const n = v as number;
-    if (!Number.isSafeInteger(n) || n < 0) {
-      throw new TypeError(`Cannot parse ${what}: current value is "${n}"`);
-    }
-    if (n > max) {
-      throw new RangeError(`Cannot parse ${what}: current value is "${n}"`);
-    }
-    return n;
-  });
-}
-
-const listenAddr = scalar(
-  "string",
-  (v) =>
-    formatSocketAddr(
-      parseSocketAddr(v as string, "listen address", { ip: true }),
-    ),
-);
-
-function target(what: string): Parser<string> {
-  return scalar(
-    "string",
-    (v) => formatSocketAddr(parseSocketAddr(v as string, what)),
-  );
-}
-
-const identity = scalar("string", (v) => {
-  const s = v as string;
-  if (!isDnsName(s)) {
-    throw new TypeError(`Cannot parse identity: current value is "${s}"`);
-  }
-  return s.toLowerCase();
-});
-
-const protocol = scalar("string", (v) => {
-  if (v === "http1" || v === "http2") return v;
-  throw new TypeError(
-    `Cannot parse protocol: current value is "${v}" (expected "http1" or "http2")`,
-  );
-});
+  buildRoutes,
+  failureAccrual,
+  type RouteDraft,
+  routeDraft,
+} from "./yaml_routes.ts";
 
 // ---------------------------------------------------------------------------
 // The schema, one table per object.
-
-const BACKOFF_FIELDS: readonly Field[] = [
-  { key: "min", into: "minMs", required: true, parse: duration },
-  { key: "max", into: "maxMs", required: true, parse: duration },
-  {
-    key: "jitter",
-    required: true,
-    parse: scalar(
-      "number",
-      (v) => parseNumber(String(v), "jitter", { min: 0, max: 1 }),
-    ),
-  },
-];
-
-const backoff = objectOf(BACKOFF_FIELDS, (obj, loc, ctx) => {
-  if ((obj.minMs as number) > (obj.maxMs as number)) {
-    throw located(
-      ctx,
-      loc,
-      "Cannot parse backoff: min must not exceed max",
-      RangeError,
-    );
-  }
-  return obj;
-});
 
 const FORWARD_FIELDS: readonly Field[] = [
   { key: "listen", into: "listenAddr", required: true, parse: listenAddr },
@@ -445,16 +140,13 @@ const endpoint: Parser<EndpointConfig> = (raw, loc, ctx) => {
   );
 };
 
-const serviceName = scalar(
-  "string",
-  (v) => formatSocketAddr(parseAuthority(v as string, "service name")),
-);
-
 const SERVICE_FIELDS: readonly Field[] = [
   { key: "name", required: true, parse: serviceName },
   { key: "protocol", parse: protocol },
   { key: "endpoints", required: true, parse: listOf(endpoint) },
   { key: "identity", parse: identity },
+  { key: "routes", parse: listOf(routeDraft) },
+  { key: "failureAccrual", parse: failureAccrual },
 ];
 
 const service = objectOf<ServiceConfig>(
@@ -469,15 +161,26 @@ const service = objectOf<ServiceConfig>(
         ? { ...ep, identity: defaultIdentity }
         : ep;
     });
+    const name = obj.name as string;
+    const routes = buildRoutes(
+      (obj.routes as RouteDraft[] | undefined) ?? [],
+      name,
+      node,
+      loc,
+      ctx,
+    );
     const out: ServiceConfig = {
-      name: obj.name as string,
+      name,
       protocol: (obj.protocol as ServiceConfig["protocol"] | undefined) ??
         "http1",
       endpoints,
+      ...(defaultIdentity === undefined ? {} : { identity: defaultIdentity }),
+      ...(routes === undefined ? {} : { routes }),
+      ...(obj.failureAccrual === undefined
+        ? {}
+        : { failureAccrual: obj.failureAccrual as FailureAccrualSpec }),
     };
-    return defaultIdentity === undefined
-      ? out
-      : { ...out, identity: defaultIdentity };
+    return out;
   },
 );
 

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { ServiceRoutes } from "../http/route/model.ts";
 import type { Watch } from "../svc/watch.ts";
 
 /**
@@ -50,6 +51,11 @@ export interface ServiceState {
   readonly source: string;
   /** Circuit breaking for this service's endpoints; absent = none (linkerd default). */
   readonly failureAccrual?: FailureAccrualSpec;
+  /**
+   * The service's HTTP or gRPC routes (linkerd `ProxyProtocol` routes);
+   * absent = one default route to the service's own endpoints.
+   */
+  readonly routes?: ServiceRoutes;
 }
 
 /** A discovery source (linkerd `Resolve`). */

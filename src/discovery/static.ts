@@ -184,12 +184,17 @@ export class ConfigDiscovery implements Disposable {
         for (const ip of ips) add(ep, ip);
       }
     }
-    return {
+    const state: ServiceState = {
       name: svc.name,
       protocol: svc.protocol,
       endpoints,
       source: "config",
+      ...(svc.routes === undefined ? {} : { routes: svc.routes }),
+      ...(svc.failureAccrual === undefined
+        ? {}
+        : { failureAccrual: svc.failureAccrual }),
     };
+    return state;
   }
 
   /** Stops DNS refreshes and closes every watch. */

@@ -167,3 +167,47 @@ services:
   assert.equal(dns.size, 0, "names no longer in the file stop refreshing");
   assert.deepEqual(web.get().endpoints, []);
 });
+
+Deno.test("ConfigDiscovery carries routes and failure accrual, and republishes when only they change", async () => {
+  using disco = new ConfigDiscovery();
+  const base = "services:\n  - name: web.test\n    endpoints: [10.0.0.1:80]\n";
+  await disco.update(file(base));
+  const web = disco.lookup("web.test")!;
+  assert.equal(web.get().routes, undefined);
+  assert.equal(web.get().failureAccrual, undefined);
+  const states: ServiceState[] = [];
+  using _sub = web.subscribe((s) => states.push(s));
+
+  const routed = base +
+    "    failureAccrual: { maxFailures: 3 }\n" +
+    "    routes:\n      - matches: [{ path: { prefix: /api } }]\n" +
+    "        backends: [{ name: web.test, weight: 9 }, { name: canary.test, weight: 1 }]\n";
+  await disco.update(file(routed));
+  assert.equal(states.length, 1);
+  const s = web.get();
+  assert.deepEqual(s.failureAccrual, {
+    kind: "consecutive",
+    maxFailures: 3,
+    minPenaltyMs: 1000,
+    maxPenaltyMs: 60_000,
+    jitter: 0.5,
+  });
+  assert.equal(s.routes?.kind, "http");
+  const rule = s.routes?.kind === "http"
+    ? s.routes.routes[0]?.rules[0]
+    : undefined;
+  assert.deepEqual(
+    rule?.backends.kind === "randomAvailable"
+      ? rule.backends.backends.map((b) => [b.backend.ref.name, b.weight])
+      : undefined,
+    [["web.test:80", 9], ["canary.test:80", 1]],
+  );
+
+  await disco.update(file(routed));
+  assert.equal(states.length, 1, "the same routes are not republished");
+  await disco.update(file(routed.replace("weight: 9", "weight: 5")));
+  assert.equal(states.length, 2, "new weights are");
+  await disco.update(file(base));
+  assert.equal(states.length, 3);
+  assert.equal(web.get().routes, undefined, "routes removed from the file");
+});

@@ -15,6 +15,9 @@ import {
   DrainingError,
   EndpointIoError,
   FailFastError,
+  GrpcRouteInjectedFailureError,
+  HttpRouteInjectedFailureError,
+  HttpRouteRedirectError,
   LoadShedError,
   NoRouteError,
   ProxyError,
@@ -50,6 +53,8 @@ export interface Rescue {
   /** The error kind for metrics (`outbound_http_errors_total{error}`). */
   readonly kind: string;
   readonly message: string;
+  /** The `location` header of a redirect. */
+  readonly location?: string;
 }
 
 /** Classifies an error as linkerd's ServerRescue + ClientRescue do (reference §4.5). */
@@ -82,6 +87,33 @@ export function rescue(err: unknown): Rescue {
   }
   if (causeOf(err, NoRouteError)) {
     return row(404, GrpcCode.NOT_FOUND, false, "unexpected");
+  }
+  const redirect = causeOf(err, HttpRouteRedirectError);
+  if (redirect) {
+    return {
+      ...row(redirect.status, GrpcCode.NOT_FOUND, false, "unexpected"),
+      message: redirect.message,
+      location: redirect.location,
+    };
+  }
+  const injected = causeOf(err, HttpRouteInjectedFailureError);
+  if (injected) {
+    return {
+      ...row(
+        injected.status,
+        GrpcCode.FAILED_PRECONDITION,
+        false,
+        "unexpected",
+      ),
+      message: injected.message,
+    };
+  }
+  const grpcInjected = causeOf(err, GrpcRouteInjectedFailureError);
+  if (grpcInjected) {
+    return {
+      ...row(200, grpcInjected.code, false, "unexpected"),
+      message: grpcInjected.message,
+    };
   }
   if (causeOf(err, ResolveError)) {
     return row(502, GrpcCode.UNAVAILABLE, true, "unexpected");
@@ -146,6 +178,7 @@ export function errorResponse(
     };
   }
   headers["content-length"] = "0";
+  if (r.location !== undefined) headers["location"] = r.location;
   if (info) headers[L5D_PROXY_ERROR] = headerSafe(r.message);
   if (r.close && info) headers[L5D_PROXY_CONNECTION] = "close";
   return {

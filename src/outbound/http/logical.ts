@@ -1,8 +1,9 @@
 /**
  * From a request to its logical service: the destination named by
  * `l5d-dst-override`, absolute-form or Host/`:authority`, resolved by
- * discovery and cached while in use (linkerd `out/http/logical.rs`,
- * `push_http_cached`, `NewNormalizeUri`).
+ * discovery and cached while in use, then routed by the service's policy
+ * router (linkerd `out/http/logical.rs`, `push_http_cached`,
+ * `NewNormalizeUri`).
  *
  * @module
  */
@@ -16,8 +17,8 @@ import {
 } from "../../http/message.ts";
 import { IdleCache } from "../../svc/idle_cache.ts";
 import type { OutboundCtx } from "../runtime.ts";
-import { Balancer } from "./concrete.ts";
 import { newHttpEndpoint } from "./endpoint.ts";
+import { HttpRouter } from "./router.ts";
 
 /**
  * The logical destination of a request as "host:port" (lower-case; port
@@ -77,31 +78,32 @@ export function normalizeAuthority(raw: string, defaultPort: number): string {
 }
 
 interface Logical {
-  balancer: Balancer | undefined;
-  ready: Promise<Balancer>;
+  router: HttpRouter | undefined;
+  ready: Promise<HttpRouter>;
 }
 
 /**
- * The logical layer: one balancer per destination, built on first use and
- * dropped after `discoveryIdleTimeoutMs` without requests (linkerd
- * `NewIdleCached` over the logical stack).
+ * The logical layer: one policy router per destination (routes → backends
+ * → balancers), built on first use and dropped after
+ * `discoveryIdleTimeoutMs` without requests (linkerd `NewIdleCached` over
+ * the logical stack).
  */
 export function newHttpLogical(ctx: OutboundCtx): HttpService & Disposable {
   const newEndpoint = newHttpEndpoint(ctx);
   const cache = new IdleCache<Logical>({
     idleMs: ctx.settings.discoveryIdleTimeoutMs,
     dispose: (l) => {
-      l.balancer?.[Symbol.dispose]();
-      l.ready.then((b) => b[Symbol.dispose](), () => {});
+      l.router?.[Symbol.dispose]();
+      l.ready.then((r) => r[Symbol.dispose](), () => {});
     },
   });
   const build = (addr: string): Logical => {
     const l: Logical = {
-      balancer: undefined,
+      router: undefined,
       ready: ctx.discovery.resolve(addr).then((state) => {
-        const b = new Balancer(ctx, { logical: addr, state }, newEndpoint);
-        l.balancer = b;
-        return b;
+        const r = new HttpRouter(ctx, { logical: addr, state }, newEndpoint);
+        l.router = r;
+        return r;
       }),
     };
     l.ready.catch(() => {});
@@ -120,12 +122,12 @@ export function newHttpLogical(ctx: OutboundCtx): HttpService & Disposable {
       delete req.headers[L5D_DST_OVERRIDE];
     }
     const l = cache.get(addr) ?? cache.insert(addr, build(addr));
-    if (l.balancer) return l.balancer.call(req);
+    if (l.router) return l.router.call(req);
     const release = cache.hold(addr);
     return l.ready.then(
-      (b) => {
+      (r) => {
         release();
-        return b.call(req);
+        return r.call(req);
       },
       (err) => {
         release();

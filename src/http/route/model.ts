@@ -1,0 +1,268 @@
+/**
+ * The route model every policy source feeds (the YAML file now, Linkerd's
+ * OutboundPolicies API later): plain, comparable data shaped one to one on
+ * linkerd2-proxy-api's `outbound.HttpRoute` / `outbound.GrpcRoute` and
+ * linkerd's `client-policy` types. Regexes stay strings here; the router
+ * compiles them once per route table.
+ *
+ * @module
+ */
+
+/** Resource metadata of a route or backend (linkerd `meta.Metadata`). */
+export type RouteRef =
+  | { readonly kind: "default"; readonly name: string }
+  | {
+    readonly kind: "resource";
+    readonly group: string;
+    /** The Kubernetes kind, e.g. "HTTPRoute". */
+    readonly resourceKind: string;
+    readonly name: string;
+    readonly namespace: string;
+    readonly section?: string;
+    readonly port?: number;
+  };
+
+/** A hostname pattern (linkerd `http_route.HostMatch`). */
+export type HostMatch =
+  | { readonly kind: "exact"; readonly host: string }
+  /** `*.example.com` is `["com", "example"]`; a trailing dot adds a leading "". */
+  | { readonly kind: "suffix"; readonly reverseLabels: readonly string[] };
+
+/** A path condition (linkerd `http_route.PathMatch`). */
+export interface PathMatch {
+  readonly kind: "exact" | "prefix" | "regex";
+  readonly value: string;
+}
+
+/** A header condition: any value of `name` equals or fully matches (linkerd `http_route.HeaderMatch`). */
+export interface HeaderMatch {
+  /** Lower-case header name. */
+  readonly name: string;
+  readonly kind: "exact" | "regex";
+  readonly value: string;
+}
+
+/** A query parameter condition (linkerd `http_route.QueryParamMatch`). */
+export interface QueryParamMatch {
+  readonly name: string;
+  readonly kind: "exact" | "regex";
+  readonly value: string;
+}
+
+/** One HTTP match block: all present conditions must hold (linkerd `HttpRouteMatch`). */
+export interface HttpRouteMatch {
+  readonly path?: PathMatch;
+  readonly headers: readonly HeaderMatch[];
+  readonly queryParams: readonly QueryParamMatch[];
+  /** An HTTP method token, e.g. "GET". */
+  readonly method?: string;
+}
+
+/** gRPC service/method (linkerd `grpc_route.GrpcRpcMatch`; absent = any). */
+export interface GrpcRpcMatch {
+  readonly service?: string;
+  readonly method?: string;
+}
+
+/** One gRPC match block (linkerd `grpc_route.GrpcRouteMatch`). */
+export interface GrpcRouteMatch {
+  readonly rpc?: GrpcRpcMatch;
+  readonly headers: readonly HeaderMatch[];
+}
+
+/** One header (linkerd `http_types.Header`). */
+export interface Header {
+  /** Lower-case header name. */
+  readonly name: string;
+  readonly value: string;
+}
+
+/** Add, then set, then remove (linkerd `RequestHeaderModifier` / `ResponseHeaderModifier`). */
+export interface HeaderModifier {
+  readonly add: readonly Header[];
+  readonly set: readonly Header[];
+  /** Lower-case header names. */
+  readonly remove: readonly string[];
+}
+
+/** A fraction `numerator / denominator` (linkerd `http_route.Ratio`). */
+export interface Ratio {
+  readonly numerator: number;
+  readonly denominator: number;
+}
+
+/** linkerd `http_route.RequestRedirect` (absent fields keep the request's). */
+export interface RequestRedirect {
+  readonly scheme?: "http" | "https";
+  readonly host?: string;
+  /** `full` replaces the path (and query); `prefix` replaces the matched prefix. */
+  readonly path?: { readonly kind: "full" | "prefix"; readonly value: string };
+  readonly port?: number;
+  /** @default 301 */
+  readonly status?: number;
+}
+
+/** linkerd `http_route.HttpFailureInjector`. */
+export interface HttpFailureInjector {
+  readonly status: number;
+  readonly message: string;
+  readonly ratio: Ratio;
+}
+
+/** linkerd `grpc_route.GrpcFailureInjector`. */
+export interface GrpcFailureInjector {
+  readonly code: number;
+  readonly message: string;
+  readonly ratio: Ratio;
+}
+
+/** An HTTP route filter (linkerd `outbound.HttpRoute.Filter`). */
+export type HttpFilter =
+  | ({ readonly kind: "requestHeaderModifier" } & HeaderModifier)
+  | ({ readonly kind: "responseHeaderModifier" } & HeaderModifier)
+  | ({ readonly kind: "requestRedirect" } & RequestRedirect)
+  | ({ readonly kind: "failureInjector" } & HttpFailureInjector);
+
+/** A gRPC route filter (linkerd `outbound.GrpcRoute.Filter`). */
+export type GrpcFilter =
+  | ({ readonly kind: "requestHeaderModifier" } & HeaderModifier)
+  | ({ readonly kind: "failureInjector" } & GrpcFailureInjector);
+
+/**
+ * How a backend dispatches (linkerd `outbound.Backend.kind`): a balancer over
+ * a logical service resolved through discovery, one fixed address, or a
+ * backend that fails every request.
+ */
+export type BackendDispatch =
+  | {
+    readonly kind: "balance";
+    /** The logical service "host:port" (linkerd `DestinationGet.path`). */
+    readonly authority: string;
+  }
+  | {
+    readonly kind: "forward";
+    /** "ip:port". */
+    readonly addr: string;
+    readonly identity?: string;
+  }
+  | { readonly kind: "fail"; readonly message: string };
+
+/** A route backend (linkerd `outbound.Backend`). */
+export interface Backend {
+  readonly ref: RouteRef;
+  readonly dispatch: BackendDispatch;
+}
+
+/** A backend with its own filters (linkerd `RouteBackend`). */
+export interface RouteBackend<F> {
+  readonly backend: Backend;
+  readonly filters: readonly F[];
+}
+
+/** linkerd `WeightedRouteBackend`. */
+export interface WeightedRouteBackend<F> extends RouteBackend<F> {
+  readonly weight: number;
+}
+
+/** Where a rule sends requests (linkerd `outbound.*Route.Distribution`). */
+export type Distribution<F> =
+  | { readonly kind: "empty" }
+  | {
+    readonly kind: "firstAvailable";
+    readonly backends: readonly RouteBackend<F>[];
+  }
+  | {
+    readonly kind: "randomAvailable";
+    readonly backends: readonly WeightedRouteBackend<F>[];
+  };
+
+/** Per-rule timeouts (linkerd `http_route.Timeouts`); absent = none. */
+export interface RouteTimeouts {
+  readonly responseMs?: number;
+  readonly requestMs?: number;
+  readonly idleMs?: number;
+}
+
+/** Retry backoff (linkerd `ExponentialBackoff`). */
+export interface RetryBackoff {
+  readonly minMs: number;
+  readonly maxMs: number;
+  /** Jitter ratio in [0, 1]. */
+  readonly jitter: number;
+}
+
+/** An inclusive HTTP status range (linkerd `Retry.Conditions.StatusRange`). */
+export interface StatusRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+/** HTTP route retries (linkerd `outbound.HttpRoute.Retry`); behaviour is issue 6. */
+export interface HttpRetry {
+  readonly maxRetries: number;
+  readonly maxRequestBytes: number;
+  readonly statusRanges: readonly StatusRange[];
+  /** Per-attempt response timeout. */
+  readonly timeoutMs?: number;
+  readonly backoff?: RetryBackoff;
+}
+
+/** gRPC route retries (linkerd `outbound.GrpcRoute.Retry`); behaviour is issue 6. */
+export interface GrpcRetry {
+  readonly maxRetries: number;
+  readonly maxRequestBytes: number;
+  /** Retryable codes, among CANCELLED 1, DEADLINE_EXCEEDED 4, RESOURCE_EXHAUSTED 8, INTERNAL 13, UNAVAILABLE 14. */
+  readonly codes: readonly number[];
+  readonly timeoutMs?: number;
+  readonly backoff?: RetryBackoff;
+}
+
+/** One HTTP rule (linkerd `outbound.HttpRoute.Rule`). */
+export interface HttpRule {
+  /** Any one must match; none = matches every request (prefix "/"). */
+  readonly matches: readonly HttpRouteMatch[];
+  readonly filters: readonly HttpFilter[];
+  readonly backends: Distribution<HttpFilter>;
+  readonly timeouts: RouteTimeouts;
+  readonly retry?: HttpRetry;
+  readonly allowL5dRequestHeaders: boolean;
+}
+
+/** One gRPC rule (linkerd `outbound.GrpcRoute.Rule`). */
+export interface GrpcRule {
+  readonly matches: readonly GrpcRouteMatch[];
+  readonly filters: readonly GrpcFilter[];
+  readonly backends: Distribution<GrpcFilter>;
+  readonly timeouts: RouteTimeouts;
+  readonly retry?: GrpcRetry;
+  readonly allowL5dRequestHeaders: boolean;
+}
+
+/** linkerd `outbound.HttpRoute`: rules under a set of hostnames. */
+export interface HttpRoute {
+  readonly ref: RouteRef;
+  /** Empty = every host. */
+  readonly hosts: readonly HostMatch[];
+  readonly rules: readonly HttpRule[];
+}
+
+/** linkerd `outbound.GrpcRoute`. */
+export interface GrpcRoute {
+  readonly ref: RouteRef;
+  readonly hosts: readonly HostMatch[];
+  readonly rules: readonly GrpcRule[];
+}
+
+/**
+ * A service's routes: HTTP routes or gRPC routes, never both (linkerd
+ * `ProxyProtocol.Http1/Http2 { routes }` vs `ProxyProtocol.Grpc { routes }`).
+ */
+export type ServiceRoutes =
+  | { readonly kind: "http"; readonly routes: readonly HttpRoute[] }
+  | { readonly kind: "grpc"; readonly routes: readonly GrpcRoute[] };
+
+/** linkerd's failure-injector default ratio: always. */
+export const ALWAYS: Ratio = Object.freeze({ numerator: 1, denominator: 1 });
+
+/** linkerd's redirect default status. */
+export const DEFAULT_REDIRECT_STATUS = 301;

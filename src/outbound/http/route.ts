@@ -1,0 +1,221 @@
+/**
+ * The per-route stack: a rule's filters, then its distribution over route
+ * backends, each with its own filters (linkerd
+ * `out/http/logical/policy/route.rs` `MatchedRoute`, `route/filters.rs`,
+ * `route/backend.rs`, `linkerd/distribute`), and the route table that picks
+ * the rule for each request (`SelectRoute`).
+ *
+ * Everything here is built once per route table; a request pays for route
+ * selection, its own filters and one weighted draw when the rule has more
+ * than one backend.
+ *
+ * @module
+ */
+import {
+  GrpcRouteInjectedFailureError,
+  HttpRouteInjectedFailureError,
+  HttpRouteRedirectError,
+  LoadShedError,
+  NoRouteError,
+} from "../../errors.ts";
+import type {
+  HttpRequest,
+  HttpResponse,
+  HttpService,
+} from "../../http/message.ts";
+import { shouldInjectFailure } from "../../http/route/filter_inject_failure.ts";
+import { modifyHeaders } from "../../http/route/filter_modify_header.ts";
+import { redirectRequest } from "../../http/route/filter_redirect.ts";
+import { compileGrpcRoutes, findGrpcRoute } from "../../http/route/grpc.ts";
+import type { PathSummary } from "../../http/route/match_path.ts";
+import type {
+  Backend,
+  Distribution,
+  GrpcFilter,
+  HeaderModifier,
+  HttpFilter,
+  RouteBackend,
+  ServiceRoutes,
+} from "../../http/route/model.ts";
+import { compileHttpRoutes, findHttpRoute } from "../../http/route/route.ts";
+
+/**
+ * A service behind route selection: it also gets how the path matched
+ * (the redirect filter needs it). Plain `HttpService`s fit.
+ */
+export type RoutedService = (
+  req: HttpRequest,
+  path: PathSummary,
+) => Promise<HttpResponse>;
+
+/** What the route stack needs from its surroundings. */
+export interface RouteStackParams {
+  /** Randomness for weighted backends and failure injection (linkerd `thread_rng`). */
+  readonly random: () => number;
+  /**
+   * The shared service of a backend (linkerd `NewBackendCache`): the same
+   * backend asked for twice gives the same balancer.
+   */
+  readonly backend: (b: Backend) => HttpService;
+}
+
+/** The path summary gRPC rules pass on (gRPC routes have no redirects). */
+const NO_PATH: PathSummary = Object.freeze({ kind: "exact", length: 0 });
+
+/**
+ * Builds the service for a route table (linkerd `SelectRoute` over the
+ * matched-route stacks): select the rule, or fail with `NoRouteError`
+ * (404; gRPC: NOT_FOUND), then run the rule's stack.
+ */
+export function newRouteTable(
+  routes: ServiceRoutes,
+  params: RouteStackParams,
+): HttpService {
+  if (routes.kind === "http") {
+    const table = compileHttpRoutes(routes.routes);
+    const services = routes.routes.map((r) =>
+      r.rules.map((rule) => newRuleService(rule.filters, rule.backends, params))
+    );
+    return function httpRouterService(req) {
+      const m = findHttpRoute(table, req);
+      if (m === undefined) return Promise.reject(new NoRouteError());
+      return services[m.routeIndex]![m.ruleIndex]!(req, m.summary.path);
+    };
+  }
+  const table = compileGrpcRoutes(routes.routes);
+  const services = routes.routes.map((r) =>
+    r.rules.map((rule) => newRuleService(rule.filters, rule.backends, params))
+  );
+  return function grpcRouterService(req) {
+    const m = findGrpcRoute(table, req);
+    if (m === undefined) return Promise.reject(new NoRouteError());
+    return services[m.routeIndex]![m.ruleIndex]!(req, NO_PATH);
+  };
+}
+
+/**
+ * One rule's stack: request filters in list order (the first that fails
+ * short-circuits), the distribution, then response filters in list order
+ * once the response headers arrive (linkerd `NewApplyFilters` over
+ * `NewDistribute`).
+ */
+export function newRuleService<F extends HttpFilter | GrpcFilter>(
+  filters: readonly F[],
+  backends: Distribution<F>,
+  params: RouteStackParams,
+): RoutedService {
+  const dist = newDistribution(backends, params);
+  return withFilters(dist, filters, params);
+}
+
+type RequestStep = (req: HttpRequest, path: PathSummary) => void;
+
+/** Wraps `inner` in `filters`; with no filters, `inner` itself. */
+function withFilters<F extends HttpFilter | GrpcFilter>(
+  inner: RoutedService,
+  filters: readonly F[],
+  params: RouteStackParams,
+): RoutedService {
+  const steps: RequestStep[] = [];
+  const responseMods: HeaderModifier[] = [];
+  for (const f of filters) {
+    const step = requestStep(f, params);
+    if (step) steps.push(step);
+    else if (f.kind === "responseHeaderModifier") responseMods.push(f);
+  }
+  if (steps.length === 0 && responseMods.length === 0) return inner;
+  return function filteredService(req, path) {
+    try {
+      for (let i = 0; i < steps.length; i++) steps[i]!(req, path);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const p = inner(req, path);
+    if (responseMods.length === 0) return p;
+    return p.then((rsp) => {
+      for (const mod of responseMods) modifyHeaders(rsp.headers, mod);
+      return rsp;
+    });
+  };
+}
+
+function requestStep(
+  f: HttpFilter | GrpcFilter,
+  params: RouteStackParams,
+): RequestStep | undefined {
+  switch (f.kind) {
+    case "requestHeaderModifier":
+      return (req) => modifyHeaders(req.headers, f);
+    case "responseHeaderModifier":
+      return undefined;
+    case "requestRedirect":
+      return (req, path) => {
+        const r = redirectRequest(f, req, path);
+        if (r) throw new HttpRouteRedirectError(r.status, r.location);
+      };
+    case "failureInjector": {
+      const { ratio, message } = f;
+      const random = params.random;
+      if ("code" in f) {
+        const code = f.code;
+        return () => {
+          if (shouldInjectFailure(ratio, random)) {
+            throw new GrpcRouteInjectedFailureError(code, message);
+          }
+        };
+      }
+      const status = f.status;
+      return () => {
+        if (shouldInjectFailure(ratio, random)) {
+          throw new HttpRouteInjectedFailureError(status, message);
+        }
+      };
+    }
+  }
+}
+
+/**
+ * The distribution over a rule's backends (linkerd `NewDistribute`):
+ * `firstAvailable` uses the first backend, `randomAvailable` draws by
+ * weight (one backend: no draw), `empty` sheds every request (503).
+ * Balancers report no readiness yet, so "available" means "listed": a
+ * backend without endpoints queues and fails fast as the balancer does.
+ */
+export function newDistribution<F extends HttpFilter | GrpcFilter>(
+  dist: Distribution<F>,
+  params: RouteStackParams,
+): RoutedService {
+  const backend = (rb: RouteBackend<F>): RoutedService =>
+    withFilters(params.backend(rb.backend), rb.filters, params);
+  if (dist.kind === "firstAvailable" && dist.backends.length > 0) {
+    // All are cached (linkerd builds each); without readiness the first serves.
+    const [first] = dist.backends.map(backend);
+    return first!;
+  }
+  if (dist.kind === "randomAvailable") {
+    // Every backend is built, weight 0 too: it stays warm in the cache.
+    const all = dist.backends.map((b) => ({
+      weight: b.weight,
+      svc: backend(b),
+    }));
+    const live = all.filter((b) => b.weight > 0);
+    if (live.length === 1) return live[0]!.svc;
+    if (live.length > 1) {
+      const services = live.map((b) => b.svc);
+      const cumulative: number[] = [];
+      let total = 0;
+      for (const b of live) cumulative.push(total += b.weight);
+      const random = params.random;
+      const last = services.length - 1;
+      return function distributeService(req, path) {
+        const x = random() * total;
+        let i = 0;
+        while (i < last && x >= cumulative[i]!) i++;
+        return services[i]!(req, path);
+      };
+    }
+  }
+  return function emptyService() {
+    return Promise.reject(new LoadShedError("route has no backends"));
+  };
+}

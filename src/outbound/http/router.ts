@@ -1,0 +1,395 @@
+/**
+ * The policy router of one logical service: follows the service's routes,
+ * rebuilds the route table when they change, and keeps the backends'
+ * balancers in a cache shared by all routes and across rebuilds (linkerd
+ * `out/http/logical/policy/router.rs`, `NewSpawnWatch`, `NewBackendCache`).
+ *
+ * A service without routes gets one default route to its own endpoints, and
+ * a request goes straight to the parent's balancer with no route work.
+ *
+ * @module
+ */
+import type { ServiceState } from "../../discovery/resolve.ts";
+import { parseSocketAddr } from "../../config/parse.ts";
+import {
+  DispatcherFailedError,
+  InvalidPolicyError,
+  ResolveError,
+} from "../../errors.ts";
+import type {
+  HttpRequest,
+  HttpResponse,
+  HttpService,
+} from "../../http/message.ts";
+import type { Backend, ServiceRoutes } from "../../http/route/model.ts";
+import { Watch } from "../../svc/watch.ts";
+import type { OutboundCtx } from "../runtime.ts";
+import { Balancer } from "./concrete.ts";
+import type { EndpointTarget, HttpEndpoint } from "./endpoint.ts";
+import { newRouteTable } from "./route.ts";
+
+/** The target of a router (linkerd policy `Params`): a logical service and its live state. */
+export interface RouterTarget {
+  /** The logical service, "host:port". */
+  readonly logical: string;
+  readonly state: Watch<ServiceState>;
+}
+
+/** Builds endpoint stacks for the balancers (linkerd's endpoint NewService). */
+export type NewEndpoint = (t: EndpointTarget) => HttpEndpoint;
+
+/**
+ * Routes the requests of one logical service (linkerd policy `Router`).
+ * `call` always uses the latest route table; requests in flight keep the
+ * table and backends they started with.
+ */
+export class HttpRouter implements Disposable {
+  readonly #ctx: OutboundCtx;
+  readonly #target: RouterTarget;
+  readonly #newEndpoint: NewEndpoint;
+  #backends = new Map<string, BackendEntry>();
+  /** Dropped backends still answering requests. */
+  readonly #retiring = new Set<BackendEntry>();
+  #routes: ServiceRoutes | undefined;
+  #routesKey = "";
+  #service: HttpService;
+  readonly #sub: Disposable;
+  #disposed = false;
+
+  constructor(
+    ctx: OutboundCtx,
+    target: RouterTarget,
+    newEndpoint: NewEndpoint,
+  ) {
+    this.#ctx = ctx;
+    this.#target = target;
+    this.#newEndpoint = newEndpoint;
+    const routes = target.state.get().routes;
+    this.#service = this.#build(routes);
+    this.#sub = target.state.subscribe((s) => this.#update(s.routes));
+  }
+
+  /** Routes `req` with the current table. */
+  call(req: HttpRequest): Promise<HttpResponse> {
+    return this.#service(req);
+  }
+
+  /** Keys of the backends currently cached, e.g. `balance:web.test:80` (for tests). */
+  get backendKeys(): readonly string[] {
+    return [...this.#backends.keys()];
+  }
+
+  #update(routes: ServiceRoutes | undefined): void {
+    if (this.#disposed || routes === this.#routes) return;
+    if (keyOf(routes) === this.#routesKey) {
+      this.#routes = routes;
+      return;
+    }
+    this.#service = this.#build(routes);
+    this.#ctx.log.debug("routes updated", {
+      logical: this.#target.logical,
+      routes: routes?.routes.length ?? 0,
+    });
+  }
+
+  /** Builds the service for `routes`, reusing cached backends; retires the unused ones. */
+  #build(routes: ServiceRoutes | undefined): HttpService {
+    const previous = this.#backends;
+    const next = new Map<string, BackendEntry>();
+    const entryOf = (b: Backend): BackendEntry => {
+      const key = this.#backendKey(b);
+      let entry = next.get(key);
+      if (entry === undefined) {
+        entry = previous.get(key) ?? this.#newBackend(key, b);
+        next.set(key, entry);
+      }
+      return entry;
+    };
+    const backend = (b: Backend): HttpService => entryOf(b).call;
+    let service: HttpService;
+    if (routes === undefined) {
+      // The default route: straight to the parent's balancer, nothing per request.
+      service = entryOf(this.#parentBackend()).direct();
+    } else {
+      try {
+        service = newRouteTable(routes, { random: this.#ctx.random, backend });
+      } catch (err) {
+        const error = new InvalidPolicyError(this.#target.logical, {
+          cause: err,
+        });
+        this.#ctx.log.warn("invalid routes", { error: error.message });
+        service = () => Promise.reject(error);
+      }
+    }
+    this.#routes = routes;
+    this.#routesKey = keyOf(routes);
+    this.#backends = next;
+    for (const [key, entry] of previous) {
+      if (next.has(key)) continue;
+      this.#retiring.add(entry);
+      entry.retire(() => this.#retiring.delete(entry));
+    }
+    return service;
+  }
+
+  #parentBackend(): Backend {
+    return {
+      ref: { kind: "default", name: this.#target.logical },
+      dispatch: { kind: "balance", authority: this.#target.logical },
+    };
+  }
+
+  #backendKey(b: Backend): string {
+    const d = b.dispatch;
+    switch (d.kind) {
+      case "balance":
+        return this.#isParent(d.authority)
+          ? "parent"
+          : `balance:${d.authority}`;
+      case "forward":
+        return `forward:${d.addr}:${d.identity ?? ""}`;
+      case "fail":
+        return `fail:${d.message}`;
+    }
+  }
+
+  #isParent(authority: string): boolean {
+    const a = authority.toLowerCase();
+    return a === this.#target.logical ||
+      a === this.#target.state.get().name.toLowerCase();
+  }
+
+  #newBackend(key: string, b: Backend): BackendEntry {
+    const d = b.dispatch;
+    const ctx = this.#ctx;
+    switch (d.kind) {
+      case "fail":
+        return new BackendEntry(() =>
+          Promise.reject(new DispatcherFailedError(d.message))
+        );
+      case "forward": {
+        const { host, port } = parseSocketAddr(d.addr, "forward address");
+        const state = new Watch<ServiceState>({
+          name: d.addr,
+          protocol: this.#target.state.get().protocol,
+          endpoints: [{
+            addr: d.addr,
+            host,
+            port,
+            ...(d.identity === undefined ? {} : { identity: d.identity }),
+          }],
+          source: "forward",
+        });
+        const target = {
+          logical: d.addr,
+          state,
+          metricLabels: backendLabels(this.#target.logical, d.addr),
+        };
+        return new BackendEntry(
+          new Balancer(ctx, target, this.#newEndpoint),
+        );
+      }
+      case "balance":
+        if (key === "parent") {
+          return new BackendEntry(
+            new Balancer(ctx, this.#target, this.#newEndpoint),
+          );
+        }
+        return new BackendEntry(
+          () => ctx.discovery.resolve(d.authority),
+          (state) => {
+            const target = {
+              logical: d.authority,
+              state,
+              metricLabels: backendLabels(this.#target.logical, d.authority),
+            };
+            return new Balancer(ctx, target, this.#newEndpoint);
+          },
+          d.authority,
+        );
+    }
+  }
+
+  /** Stops following the routes and disposes every backend at once. */
+  [Symbol.dispose](): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#sub[Symbol.dispose]();
+    for (const entry of this.#backends.values()) entry[Symbol.dispose]();
+    this.#backends.clear();
+    for (const entry of [...this.#retiring]) entry[Symbol.dispose]();
+  }
+}
+
+/**
+ * Balancer metric labels of a route backend: the parent service and the
+ * backend (linkerd's `parent_*` and `backend_*` labels of default-kind refs).
+ */
+function backendLabels(
+  parent: string,
+  backend: string,
+): Record<string, string> {
+  const [parentName, parentPort] = splitHostPort(parent);
+  const [backendName, backendPort] = splitHostPort(backend);
+  return {
+    parent_group: "",
+    parent_kind: "default",
+    parent_namespace: "",
+    parent_name: parentName,
+    parent_port: parentPort,
+    parent_section_name: "",
+    backend_group: "",
+    backend_kind: "default",
+    backend_namespace: "",
+    backend_name: backendName,
+    backend_port: backendPort,
+    backend_section_name: "",
+  };
+}
+
+function splitHostPort(authority: string): [string, string] {
+  const colon = authority.lastIndexOf(":");
+  return colon > 0
+    ? [authority.slice(0, colon), authority.slice(colon + 1)]
+    : [authority, ""];
+}
+
+function keyOf(routes: ServiceRoutes | undefined): string {
+  return routes === undefined ? "" : JSON.stringify(routes);
+}
+
+type Resolve = () => Promise<Watch<ServiceState>>;
+
+/**
+ * How long a backend dropped from the routes keeps serving requests that
+ * were not counted (the no-routes fast path) before it is disposed.
+ */
+export const RETIRE_GRACE_MS = 10_000;
+
+/**
+ * One cached backend: a balancer (built at once, or after its service is
+ * resolved) or a fixed failure. Counts its requests in flight so that a
+ * backend dropped from the routes is disposed only once they are answered.
+ */
+class BackendEntry implements Disposable {
+  /** Dispatches a request to this backend. */
+  readonly call: HttpService;
+  #balancer: Balancer | undefined;
+  #resolving: Promise<Balancer> | undefined;
+  #pending = 0;
+  #retired = false;
+  #disposed = false;
+  /** Some requests bypassed the count (see `direct`). */
+  #untracked = false;
+  #grace: ReturnType<typeof setTimeout> | undefined;
+  #onDisposed: (() => void) | undefined;
+
+  constructor(fixed: Balancer | HttpService);
+  constructor(
+    resolve: Resolve,
+    build: (state: Watch<ServiceState>) => Balancer,
+    authority: string,
+  );
+  constructor(
+    first: Balancer | HttpService | Resolve,
+    build?: (state: Watch<ServiceState>) => Balancer,
+    authority?: string,
+  ) {
+    if (first instanceof Balancer) {
+      const b = first;
+      this.#balancer = b;
+      this.call = (req) => this.#track(b.call(req));
+    } else if (build === undefined) {
+      this.call = first as HttpService;
+    } else {
+      const resolve = first as Resolve;
+      this.call = (req) => {
+        const b = this.#balancer;
+        if (b !== undefined) return this.#track(b.call(req));
+        return this.#track(
+          this.#resolve(resolve, build, authority!).then((b) => b.call(req)),
+        );
+      };
+    }
+  }
+
+  #resolve(
+    resolve: Resolve,
+    build: (state: Watch<ServiceState>) => Balancer,
+    authority: string,
+  ): Promise<Balancer> {
+    if (this.#disposed) {
+      return Promise.reject(new ResolveError(authority));
+    }
+    this.#resolving ??= resolve().then(
+      (state) => {
+        if (this.#disposed) throw new ResolveError(authority);
+        return this.#balancer = build(state);
+      },
+      (err) => {
+        // Resolve again on the next request.
+        this.#resolving = undefined;
+        throw err instanceof ResolveError
+          ? err
+          : new ResolveError(authority, { cause: err });
+      },
+    );
+    return this.#resolving;
+  }
+
+  #track(p: Promise<HttpResponse>): Promise<HttpResponse> {
+    this.#pending++;
+    return p.then(this.#settled, this.#failed);
+  }
+
+  #settled = (rsp: HttpResponse): HttpResponse => {
+    if (--this.#pending === 0 && this.#retired && !this.#untracked) {
+      this[Symbol.dispose]();
+    }
+    return rsp;
+  };
+
+  #failed = (err: unknown): never => {
+    if (--this.#pending === 0 && this.#retired && !this.#untracked) {
+      this[Symbol.dispose]();
+    }
+    throw err;
+  };
+
+  /**
+   * The balancer's own `call`, without the in-flight count (the default
+   * route's fast path); `call` when there is no balancer yet.
+   */
+  direct(): HttpService {
+    const b = this.#balancer;
+    if (b === undefined) return this.call;
+    this.#untracked = true;
+    return (req) => b.call(req);
+  }
+
+  /**
+   * Dropped from the route table: dispose once the requests in flight are
+   * answered; after `RETIRE_GRACE_MS` when some were not counted.
+   */
+  retire(onDisposed: () => void): void {
+    this.#retired = true;
+    this.#onDisposed = onDisposed;
+    if (this.#untracked) {
+      this.#grace ??= setTimeout(
+        () => this[Symbol.dispose](),
+        RETIRE_GRACE_MS,
+      );
+    } else if (this.#pending === 0) {
+      this[Symbol.dispose]();
+    }
+  }
+
+  [Symbol.dispose](): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    clearTimeout(this.#grace);
+    this.#balancer?.[Symbol.dispose]();
+    this.#balancer = undefined;
+    this.#onDisposed?.();
+  }
+}
