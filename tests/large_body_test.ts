@@ -65,7 +65,10 @@ Deno.test("h2: 1 GiB upload and download through Petrel keep its RSS under 200 M
     const again = http2.connect(`http://127.0.0.1:${petrel.port}`);
     again.on("error", () => {});
     const status = await new Promise<number>((resolve, reject) => {
-      const s = again.request({ ":path": "/status?code=204", ":authority": "big.test" });
+      const s = again.request({
+        ":path": "/status?code=204",
+        ":authority": "big.test",
+      });
       s.on("response", (h) => resolve(Number(h[":status"])));
       s.on("error", reject);
       s.resume();
