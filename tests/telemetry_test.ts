@@ -202,6 +202,14 @@ Deno.test("telemetry: /metrics counts requests, responses, latency, errors and d
       "http/2": 1,
       "not_http": 1,
     });
+
+    // Transport: every accepted connection was opened once, bytes counted.
+    const src = { direction: "outbound", peer: "src" };
+    assert.equal(
+      sum(m, "tcp_open_total", src),
+      OK + 1 + FAIL + 1 + 1 + 1,
+    );
+    assert.ok(sum(m, "tcp_read_bytes_total", src) > 0);
   } finally {
     await backend.close();
   }

@@ -29,6 +29,13 @@ export interface OutboundListenerOptions {
   informationalHeaders?: boolean;
   /** Called with the detection result of every connection (metrics). */
   onDetect?: (result: string) => void;
+  /** Transport metrics of accepted connections (`tcp_*`, peer="src"). */
+  transport?: {
+    open(): void;
+    close(errno?: string): void;
+    read(n: number): void;
+    write(n: number): void;
+  };
 }
 
 /** A running listener. */
@@ -81,11 +88,24 @@ export async function startOutboundListener(
   const h1Conns = new Set<{ drain(): void }>();
   let draining = false;
 
+  const t = opts.transport;
   const onConnection = async (socket: net.Socket) => {
     sockets.add(socket);
     socket.setNoDelay(true);
-    socket.on("error", () => {});
-    socket.once("close", () => sockets.delete(socket));
+    let errno = "";
+    socket.on(
+      "error",
+      (e: Error & { code?: string }) => errno ||= e.code ?? "",
+    );
+    t?.open();
+    socket.once("close", () => {
+      sockets.delete(socket);
+      if (t) {
+        t.read(socket.bytesRead);
+        t.write(socket.bytesWritten);
+        t.close(errno);
+      }
+    });
     const clientAddr = `${socket.remoteAddress}:${socket.remotePort}`;
     const { protocol, initial } = await detect(socket, detectTimeoutMs);
     opts.onDetect?.(protocol);
