@@ -88,6 +88,11 @@ export async function buildApp(
         connectTimeoutMs: o.connectTimeoutMs,
         informationalHeaders: !o.disableInformationalHeaders,
         onDetect: (r) => metrics.detect(detectLabel(r)),
+        transport: metrics.transport({
+          direction: "outbound",
+          peer: "src",
+          targetAddr: o.listenAddr,
+        }),
         ...(o.opaqueTarget ? { opaqueTarget: o.opaqueTarget } : {}),
       }),
     );
