@@ -39,6 +39,37 @@ export class ResponseTimeoutError extends ProxyError {
   }
 }
 
+/**
+ * Which route stream timeout fired (linkerd `stream-timeouts`): the request
+ * deadline (`limit`), the response (`response_end`), the per-try response
+ * headers timeout (`response_headers`) or the idle timeout.
+ */
+export type StreamTimeoutKind =
+  | "request"
+  | "response"
+  | "response-headers"
+  | "idle";
+
+/**
+ * A route's stream timeout fired (linkerd `ResponseTimeoutError::{Lifetime,
+ * Response,Headers}` before the response headers, `BodyTimeoutError` and
+ * `StreamIdleError` after). Rescued like every `ResponseTimeoutError`: 504,
+ * gRPC DEADLINE_EXCEEDED, the client connection kept.
+ */
+export class StreamTimeoutError extends ResponseTimeoutError {
+  constructor(readonly timeout: StreamTimeoutKind, timeoutMs: number) {
+    super(timeoutMs, `${STREAM_TIMEOUT_NAMES[timeout]} after ${timeoutMs}ms`);
+    this.name = "StreamTimeoutError";
+  }
+}
+
+const STREAM_TIMEOUT_NAMES: Readonly<Record<StreamTimeoutKind, string>> = {
+  "request": "request timed out",
+  "response": "response timed out",
+  "response-headers": "response headers timed out",
+  "idle": "stream idle",
+};
+
 /** Connecting to an endpoint timed out (linkerd `ConnectTimeout`). */
 export class ConnectTimeoutError extends ProxyError {
   readonly kind = "connect timeout";

@@ -15,6 +15,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 import type { Metric } from "prom-client";
+import { RouteMetricFamilies } from "./route.ts";
 
 /** Latency buckets in milliseconds (linkerd `metrics/src/latency.rs` `BOUNDS`). */
 export const LATENCY_BUCKETS_MS: readonly number[] = Object.freeze([
@@ -611,6 +612,7 @@ export class ProxyMetrics {
   readonly #balancers = new Map<string, BalancerSeries>();
   readonly #httpErrors: Counter<"error">;
   readonly #detect: Counter<"result">;
+  #routes: RouteMetricFamilies | undefined;
 
   constructor(opts: ProxyMetricsOptions = {}) {
     const registry = new Registry();
@@ -869,6 +871,11 @@ export class ProxyMetrics {
     }
     series.timeoutSeconds = opts.failfastTimeoutMs / 1000;
     return new BalancerHandle(series);
+  }
+
+  /** The route retry families (`metrics/route.ts`), registered on first use. */
+  get routes(): RouteMetricFamilies {
+    return this.#routes ??= new RouteMetricFamilies(this.registry);
   }
 
   /** Counts one request failed by the proxy (`outbound_http_errors_total`). */

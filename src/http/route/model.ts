@@ -205,6 +205,14 @@ export interface HttpRetry {
   /** Per-attempt response timeout. */
   readonly timeoutMs?: number;
   readonly backoff?: RetryBackoff;
+  /**
+   * Also retry methods that are not idempotent (POST, PATCH, …) on a
+   * retryable status or after an error that may have reached an endpoint
+   * (Petrel; linkerd retries every method). Absent = only GET, HEAD,
+   * OPTIONS, PUT and DELETE; a request that reached no endpoint is retried
+   * whatever its method.
+   */
+  readonly nonIdempotent?: boolean;
 }
 
 /** gRPC route retries (linkerd `outbound.GrpcRoute.Retry`); behaviour is issue 6. */
@@ -254,12 +262,32 @@ export interface GrpcRoute {
 }
 
 /**
+ * The budget the retries of a service's routes share (linkerd
+ * `RetryBudget`, tower `TpsBudget`): retries may add `ratio` of the
+ * requests, and at least `minPerSecond` per second, over a `ttlMs` window.
+ */
+export interface RetryBudget {
+  readonly ratio: number;
+  readonly minPerSecond: number;
+  readonly ttlMs: number;
+}
+
+/**
  * A service's routes: HTTP routes or gRPC routes, never both (linkerd
  * `ProxyProtocol.Http1/Http2 { routes }` vs `ProxyProtocol.Grpc { routes }`).
+ * `retryBudget` absent = 0.2 of requests, ≥ 10/s, 10 s.
  */
 export type ServiceRoutes =
-  | { readonly kind: "http"; readonly routes: readonly HttpRoute[] }
-  | { readonly kind: "grpc"; readonly routes: readonly GrpcRoute[] };
+  | {
+    readonly kind: "http";
+    readonly routes: readonly HttpRoute[];
+    readonly retryBudget?: RetryBudget;
+  }
+  | {
+    readonly kind: "grpc";
+    readonly routes: readonly GrpcRoute[];
+    readonly retryBudget?: RetryBudget;
+  };
 
 /** linkerd's failure-injector default ratio: always. */
 export const ALWAYS: Ratio = Object.freeze({ numerator: 1, denominator: 1 });

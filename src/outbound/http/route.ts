@@ -7,7 +7,11 @@
  *
  * Everything here is built once per route table; a request pays for route
  * selection, its own filters and one weighted draw when the rule has more
- * than one backend.
+ * than one backend. A rule with a retry policy or timeouts gets the retry
+ * loop and the stream timeouts around its filters (linkerd
+ * `NewHttpRetry` over `NewApplyFilters`; timeouts per attempt); a rule
+ * without them gets neither, so its requests are not buffered and pass
+ * through no extra closure.
  *
  * @module
  */
@@ -32,12 +36,25 @@ import type {
   Backend,
   Distribution,
   GrpcFilter,
+  GrpcRetry,
   HeaderModifier,
   HttpFilter,
+  HttpRetry,
   RouteBackend,
+  RouteRef,
+  RouteTimeouts,
   ServiceRoutes,
 } from "../../http/route/model.ts";
 import { compileHttpRoutes, findHttpRoute } from "../../http/route/route.ts";
+import type { Clock } from "../../balance/clock.ts";
+import type { TpsBudget } from "../../http/retry/budget.ts";
+import {
+  hasRouteTimeouts,
+  newHttpRetry,
+  newStreamTimeouts,
+  type RetryMetrics,
+  retryPolicyOf,
+} from "../../http/retry/retry.ts";
 
 /**
  * A service behind route selection: it also gets how the path matched
@@ -57,6 +74,28 @@ export interface RouteStackParams {
    * backend asked for twice gives the same balancer.
    */
   readonly backend: (b: Backend) => HttpService;
+  /** What retries and timeouts share across the routes. @default {none: no budget, no metrics, the real clock} */
+  readonly resilience?: ResilienceParams;
+}
+
+/** Shared by the retry and timeout layers of a service's routes. */
+export interface ResilienceParams {
+  /** The service's retry budget (linkerd `RetryBudget`). */
+  readonly budget?: TpsBudget;
+  /** The retry metric handle of a route, resolved once per route stack. */
+  readonly metrics?: (kind: "http" | "grpc", ref: RouteRef) => RetryMetrics;
+  /** @default {SHARED_TIMERS} */
+  readonly clock?: Clock;
+  /** Errors raised before any byte reached an endpoint (a failed connect). */
+  readonly isUnsent?: (err: unknown) => boolean;
+}
+
+/** What a rule's stack is built from (linkerd `outbound.*Route.Rule`). */
+export interface RuleStack<F> {
+  readonly filters: readonly F[];
+  readonly backends: Distribution<F>;
+  readonly timeouts?: RouteTimeouts;
+  readonly retry?: HttpRetry | GrpcRetry;
 }
 
 /** The path summary gRPC rules pass on (gRPC routes have no redirects). */
@@ -71,10 +110,21 @@ export function newRouteTable(
   routes: ServiceRoutes,
   params: RouteStackParams,
 ): HttpService {
+  const kind = routes.kind;
+  const ruleService = <F extends HttpFilter | GrpcFilter>(
+    ref: RouteRef,
+    rule: RuleStack<F>,
+  ) => {
+    const metrics = (rule.retry !== undefined && rule.retry.maxRetries > 0) ||
+        hasRouteTimeouts(rule.timeouts)
+      ? params.resilience?.metrics?.(kind, ref)
+      : undefined;
+    return newRuleService(rule, params, metrics);
+  };
   if (routes.kind === "http") {
     const table = compileHttpRoutes(routes.routes);
     const services = routes.routes.map((r) =>
-      r.rules.map((rule) => newRuleService(rule.filters, rule.backends, params))
+      r.rules.map((rule) => ruleService(r.ref, rule))
     );
     return function httpRouterService(req) {
       const m = findHttpRoute(table, req);
@@ -84,7 +134,7 @@ export function newRouteTable(
   }
   const table = compileGrpcRoutes(routes.routes);
   const services = routes.routes.map((r) =>
-    r.rules.map((rule) => newRuleService(rule.filters, rule.backends, params))
+    r.rules.map((rule) => ruleService(r.ref, rule))
   );
   return function grpcRouterService(req) {
     const m = findGrpcRoute(table, req);
@@ -97,15 +147,32 @@ export function newRouteTable(
  * One rule's stack: request filters in list order (the first that fails
  * short-circuits), the distribution, then response filters in list order
  * once the response headers arrive (linkerd `NewApplyFilters` over
- * `NewDistribute`).
+ * `NewDistribute`); around them, when the rule has them, the retry loop
+ * and the stream timeouts of each attempt (linkerd `NewHttpRetry`,
+ * `EnforceTimeouts`). Filters run again on every attempt, as in linkerd.
  */
 export function newRuleService<F extends HttpFilter | GrpcFilter>(
-  filters: readonly F[],
-  backends: Distribution<F>,
+  rule: RuleStack<F>,
   params: RouteStackParams,
+  metrics?: RetryMetrics,
 ): RoutedService {
-  const dist = newDistribution(backends, params);
-  return withFilters(dist, filters, params);
+  const dist = newDistribution(rule.backends, params);
+  const filtered = withFilters(dist, rule.filters, params);
+  const r = params.resilience;
+  const opts = {
+    ...(rule.timeouts ? { timeouts: rule.timeouts } : {}),
+    ...(metrics ? { metrics } : {}),
+    ...(r?.clock ? { clock: r.clock } : {}),
+    random: params.random,
+  };
+  if (rule.retry !== undefined && rule.retry.maxRetries > 0) {
+    return newHttpRetry(filtered, retryPolicyOf(rule.retry), {
+      ...opts,
+      ...(r?.budget ? { budget: r.budget } : {}),
+      ...(r?.isUnsent ? { isUnsent: r.isUnsent } : {}),
+    });
+  }
+  return newStreamTimeouts(filtered, rule.timeouts, opts);
 }
 
 type RequestStep = (req: HttpRequest, path: PathSummary) => void;

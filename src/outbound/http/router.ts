@@ -21,12 +21,24 @@ import type {
   HttpResponse,
   HttpService,
 } from "../../http/message.ts";
-import type { Backend, ServiceRoutes } from "../../http/route/model.ts";
+import { DEFAULT_RETRY_BUDGET, TpsBudget } from "../../http/retry/budget.ts";
+import type { RetryMetrics } from "../../http/retry/retry.ts";
+import type {
+  Backend,
+  RetryBudget,
+  RouteRef,
+  ServiceRoutes,
+} from "../../http/route/model.ts";
+import { routeLabels, type RouteMetricFamilies } from "../../metrics/route.ts";
 import { Watch } from "../../svc/watch.ts";
 import type { OutboundCtx } from "../runtime.ts";
 import { Balancer } from "./concrete.ts";
-import type { EndpointTarget, HttpEndpoint } from "./endpoint.ts";
-import { newRouteTable } from "./route.ts";
+import {
+  type EndpointTarget,
+  type HttpEndpoint,
+  isConnectError,
+} from "./endpoint.ts";
+import { newRouteTable, type ResilienceParams } from "./route.ts";
 
 /** The target of a router (linkerd policy `Params`): a logical service and its live state. */
 export interface RouterTarget {
@@ -52,6 +64,8 @@ export class HttpRouter implements Disposable {
   readonly #retiring = new Set<BackendEntry>();
   #routes: ServiceRoutes | undefined;
   #routesKey = "";
+  /** The retry budget of the service's routes, kept across route updates. */
+  #budget: { spec: RetryBudget; budget: TpsBudget } | undefined;
   #service: HttpService;
   readonly #sub: Disposable;
   #disposed = false;
@@ -112,7 +126,11 @@ export class HttpRouter implements Disposable {
       service = entryOf(this.#parentBackend()).direct();
     } else {
       try {
-        service = newRouteTable(routes, { random: this.#ctx.random, backend });
+        service = newRouteTable(routes, {
+          random: this.#ctx.random,
+          backend,
+          resilience: this.#resilience(routes),
+        });
       } catch (err) {
         const error = new InvalidPolicyError(this.#target.logical, {
           cause: err,
@@ -130,6 +148,34 @@ export class HttpRouter implements Disposable {
       entry.retire(() => this.#retiring.delete(entry));
     }
     return service;
+  }
+
+  /**
+   * What the routes' retries and timeouts share: the service's retry budget
+   * (rebuilt only when its spec changes), the route metric families and the
+   * test for a failed connect.
+   */
+  #resilience(routes: ServiceRoutes): ResilienceParams {
+    const spec = routes.retryBudget ?? DEFAULT_RETRY_BUDGET;
+    const b = this.#budget;
+    if (
+      b === undefined || b.spec.ratio !== spec.ratio ||
+      b.spec.minPerSecond !== spec.minPerSecond || b.spec.ttlMs !== spec.ttlMs
+    ) {
+      this.#budget = { spec, budget: new TpsBudget(spec) };
+    }
+    const families = routeFamilies(this.#ctx);
+    const logical = this.#target.logical;
+    return {
+      budget: this.#budget!.budget,
+      isUnsent: isConnectError,
+      ...(families
+        ? {
+          metrics: (kind: "http" | "grpc", ref: RouteRef): RetryMetrics =>
+            families.route(kind, routeLabels(logical, ref)),
+        }
+        : {}),
+    };
   }
 
   #parentBackend(): Backend {
@@ -252,6 +298,15 @@ function splitHostPort(authority: string): [string, string] {
   return colon > 0
     ? [authority.slice(0, colon), authority.slice(colon + 1)]
     : [authority, ""];
+}
+
+/**
+ * The route metric families of the proxy's registry, when the metrics
+ * implementation has them (`ProxyMetrics.routes`; test doubles may not).
+ */
+function routeFamilies(ctx: OutboundCtx): RouteMetricFamilies | undefined {
+  const m = ctx.metrics as { readonly routes?: RouteMetricFamilies };
+  return m.routes;
 }
 
 function keyOf(routes: ServiceRoutes | undefined): string {
