@@ -610,10 +610,15 @@ const httpRetry = objectOf<HttpRetry>(
     key: "statuses",
     into: "statusRanges",
     parse: listOf(statusRange),
+  }, {
+    // Retry on a response status for every method, not only idempotent ones.
+    key: "nonIdempotent",
+    parse: scalar("boolean", (v) => v as boolean),
   }],
   (obj) => ({
     ...retryDefaults(obj),
     statusRanges: (obj.statusRanges as StatusRange[] | undefined) ?? [],
+    ...(obj.nonIdempotent === true ? { nonIdempotent: true } : {}),
   }),
 );
 

@@ -526,3 +526,22 @@ for (const [what, accrual, message] of BAD_ACCRUAL) {
     );
   });
 }
+
+Deno.test("parseConfigYaml() retry.nonIdempotent opts a route in to retrying any method", () => {
+  const svc = service(`${HEAD}    routes:
+      - retry: { statuses: [5xx], nonIdempotent: true }
+      - retry: { statuses: [5xx] }
+`);
+  const retry = (i: number) =>
+    (svc.routes!.routes[i]!.rules[0] as { retry?: { nonIdempotent?: boolean } })
+      .retry;
+  assert.equal(retry(0)?.nonIdempotent, true);
+  assert.equal(retry(1)?.nonIdempotent, undefined);
+  assert.throws(
+    () =>
+      service(
+        `${HEAD}    routes:\n      - retry: { nonIdempotent: yes please }\n`,
+      ),
+    /nonIdempotent/,
+  );
+});
