@@ -6,7 +6,8 @@ WORKDIR /src
 COPY deno.json deno.lock ./
 COPY main.ts petrel.yaml ./
 COPY src ./src
-RUN deno compile -A --include petrel.yaml --output /petrel main.ts
+COPY proto ./proto
+RUN deno compile -A --include petrel.yaml --include proto --output /petrel main.ts
 
 FROM gcr.io/distroless/cc-debian12
 COPY --from=build /petrel /petrel

@@ -9,8 +9,12 @@ import { startAdmin } from "./admin/server.ts";
 import type { Config, FileConfig } from "./config/config.ts";
 import { watchConfigFile } from "./config/watch.ts";
 import { CompositeDiscovery } from "./discovery/mod.ts";
+import { controlPlaneDiscoveryOf } from "./discovery/destination.ts";
+import { startCertifierOf } from "./identity/certify.ts";
+import { startInboundListener } from "./inbound/listener.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { ProxyMetrics } from "./metrics/registry.ts";
+import { TlsMetrics } from "./metrics/tls.ts";
 import {
   type OutboundListener,
   startOutboundListener,
@@ -18,6 +22,7 @@ import {
 } from "./outbound/listener.ts";
 import type { OutboundCtx } from "./outbound/runtime.ts";
 import { mkHttpSidecar } from "./outbound/sidecar.ts";
+import { LocalIdentity } from "./tls/identity.ts";
 
 /** Options for {@linkcode buildApp}. */
 export interface AppOptions {
@@ -33,6 +38,10 @@ export interface App {
   readonly outbound: { readonly host: string; readonly port: number };
   /** The bound admin address. */
   readonly admin: { readonly hostname: string; readonly port: number };
+  /** The bound inbound listener address, when the inbound proxy runs. */
+  readonly inbound?: { readonly host: string; readonly port: number };
+  /** The local TLS identity, when one is configured. */
+  readonly identity?: LocalIdentity;
   readonly metrics: ProxyMetrics;
   /** Resolves once the proxy has stopped (after `shutdown()`). */
   readonly done: Promise<void>;
@@ -50,9 +59,18 @@ export async function buildApp(
 ): Promise<App> {
   const log = opts.logger ?? createLogger({ level: config.logLevel });
   const metrics = new ProxyMetrics();
+  const tlsMetrics = config.identity || config.inbound
+    ? new TlsMetrics(metrics.registry)
+    : undefined;
+  // Identity.Certify writes the certificate where startIdentity loads it.
+  const certifier = startCertifierOf(config, log.child("identity"));
+  const identity = config.identity &&
+    await startIdentity(config, log, tlsMetrics);
+  const primary = controlPlaneDiscoveryOf(config, log.child("dst"));
   const discovery = new CompositeDiscovery({
     file: config.file,
     idleTimeoutMs: config.outbound.discoveryIdleTimeoutMs,
+    ...(primary === undefined ? {} : { primary }),
   });
   const o = config.outbound;
   const ctx: OutboundCtx = {
@@ -71,13 +89,17 @@ export async function buildApp(
     metrics,
     log: log.child("outbound"),
     random: Math.random,
+    tls: { identity, observer: tlsMetrics },
   };
   const sidecar = mkHttpSidecar(ctx);
   const listeners: OutboundListener[] = [];
   const cleanup: (() => void)[] = [
     () => sidecar[Symbol.dispose](),
     () => discovery.dispose(),
+    () => identity?.[Symbol.dispose](),
+    () => certifier?.[Symbol.dispose](),
   ];
+  let inbound: { host: string; port: number } | undefined;
   try {
     listeners.push(
       await startOutboundListener({
@@ -105,6 +127,23 @@ export async function buildApp(
           log: ctx.log,
         }),
       );
+    }
+    if (config.inbound) {
+      const i = config.inbound;
+      const listener = await startInboundListener({
+        listenAddr: i.listenAddr,
+        appHost: i.appHost,
+        appPort: i.appPort,
+        policy: i.policy,
+        identity,
+        detectTimeoutMs: i.detectTimeoutMs,
+        connectTimeoutMs: i.connectTimeoutMs,
+        informationalHeaders: !o.disableInformationalHeaders,
+        log: log.child("inbound"),
+        observer: tlsMetrics,
+      });
+      listeners.push(listener);
+      inbound = { host: listener.host, port: listener.port };
     }
   } catch (err) {
     for (const l of listeners) l.close();
@@ -149,6 +188,7 @@ export async function buildApp(
       clearTimeout(timer);
       for (const l of listeners) l.close();
       for (const c of cleanup) c();
+      await identity?.[Symbol.asyncDispose]();
       await admin.close();
       log.info("shutdown complete");
       resolveDone();
@@ -158,7 +198,7 @@ export async function buildApp(
     listenAddr: config.admin.listenAddr,
     metrics,
     logger: log,
-    isReady: () => shuttingDown === undefined,
+    isReady: () => shuttingDown === undefined && (certifier?.isReady ?? true),
     shutdownEnabled: config.admin.shutdownEnabled,
     onShutdown: () => void shutdown(),
     env: opts.env ?? {},
@@ -168,10 +208,45 @@ export async function buildApp(
   return {
     outbound: { host: main.host, port: main.port },
     admin: admin.addr,
+    ...(inbound === undefined ? {} : { inbound }),
+    ...(identity === undefined ? {} : { identity }),
     metrics,
     done,
     shutdown,
   };
+}
+
+/**
+ * Loads the local identity and keeps it current; metrics and logs follow
+ * each change (linkerd waits for its first certificate; Petrel starts at
+ * once and refuses mesh TLS until the files are there).
+ */
+async function startIdentity(
+  config: Config,
+  log: Logger,
+  tlsMetrics: TlsMetrics | undefined,
+): Promise<LocalIdentity> {
+  const c = config.identity!;
+  const id = await LocalIdentity.watch(c, {
+    onError: (err) => {
+      tlsMetrics?.reloadError();
+      log.warn("identity not loaded; keeping the last good certificate", {
+        error: err.message,
+      });
+    },
+  });
+  const loaded = (creds: NonNullable<LocalIdentity["current"]>) => {
+    tlsMetrics?.identity(creds);
+    log.info("identity loaded", {
+      identity: creds.name,
+      serial: creds.serial,
+      expires: new Date(creds.notAfterMs).toISOString(),
+    });
+  };
+  if (id.current) loaded(id.current);
+  else log.warn("waiting for identity: no certificate yet", { dir: c.dir });
+  id.onChange(loaded);
+  return id;
 }
 
 /** Stops accepting, then resolves once the listener has no connections left. */

@@ -12,6 +12,7 @@ import type {
   UpstreamProtocol,
 } from "../discovery/resolve.ts";
 import type { ServiceRoutes } from "../http/route/model.ts";
+import type { InboundPolicy } from "../inbound/policy.ts";
 
 /** Exponential connect backoff (linkerd `ExponentialBackoff`, `OUTBOUND_CONNECT_EXP_BACKOFF_*`). */
 export interface BackoffConfig {
@@ -80,12 +81,100 @@ export interface ServiceConfig {
   readonly failureAccrual?: FailureAccrualSpec;
 }
 
+/**
+ * Where the local TLS identity comes from (linkerd identity env,
+ * `LINKERD2_PROXY_IDENTITY_*`; see `src/tls/identity.ts` for the files of
+ * the directory). Present = mesh TLS is on.
+ */
+export interface IdentityConfig {
+  /** `LINKERD2_PROXY_IDENTITY_DIR`: `tls.crt`, `tls.key` or `key.p8`, `ca.crt`. */
+  readonly dir?: string;
+  /** The certificate chain (PEM), instead of `<dir>/tls.crt`. */
+  readonly certFile?: string;
+  /** The private key, instead of `<dir>/tls.key`. */
+  readonly keyFile?: string;
+  /** Trust anchors (PEM file), instead of `<dir>/ca.crt`. */
+  readonly trustAnchorsFile?: string;
+  /** Trust anchors as PEM text (`LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS`). */
+  readonly trustAnchorsPem?: string;
+  /** `LINKERD2_PROXY_IDENTITY_LOCAL_NAME`: the identity the certificate must carry. */
+  readonly localName?: string;
+}
+
+/** The inbound proxy's settings (linkerd `inbound::Config`). Present = the inbound listener runs. */
+export interface InboundConfig {
+  /** `LINKERD2_PROXY_INBOUND_LISTEN_ADDR`. */
+  readonly listenAddr: string;
+  /** The local application's host. */
+  readonly appHost: string;
+  /** The local application's port (`PETREL_INBOUND_APP_PORT`). */
+  readonly appPort: number;
+  /** `LINKERD2_PROXY_INBOUND_DEFAULT_POLICY`. */
+  readonly policy: InboundPolicy;
+  /** `LINKERD2_PROXY_INBOUND_DETECT_TIMEOUT`: TLS detection, then HTTP detection. */
+  readonly detectTimeoutMs: number;
+  /** `LINKERD2_PROXY_INBOUND_CONNECT_TIMEOUT`: connecting to the application. */
+  readonly connectTimeoutMs: number;
+}
+
+/** A control-plane service (linkerd `ControlAddr`): its address and the identity it must present. */
+export interface ControlAddr {
+  /** "host:port" (`LINKERD2_PROXY_*_SVC_ADDR`). */
+  readonly addr: string;
+  /** The server's TLS identity (`LINKERD2_PROXY_*_SVC_NAME`); absent = plaintext. */
+  readonly name?: string;
+}
+
+/**
+ * The Linkerd control plane (linkerd `env::parse_control_addr`, `dst`,
+ * `policy` and `identity` configs). Present when any service address is set.
+ */
+export interface ControlPlaneConfig {
+  /** `LINKERD2_PROXY_DESTINATION_SVC_ADDR` / `_NAME`: endpoints and profiles. */
+  readonly destination?: ControlAddr;
+  /** `LINKERD2_PROXY_POLICY_SVC_ADDR` / `_NAME`: outbound policy. */
+  readonly policy?: ControlAddr;
+  /** `LINKERD2_PROXY_IDENTITY_SVC_ADDR` / `_NAME`: certificates. */
+  readonly identity?: ControlAddr;
+  /** `LINKERD2_PROXY_DESTINATION_CONTEXT`, sent with every Destination request. */
+  readonly destinationContext: string;
+  /** `LINKERD2_PROXY_DESTINATION_PROFILE_SUFFIXES`: names whose profiles are looked up ("." = all). */
+  readonly profileSuffixes: readonly string[];
+  /** `LINKERD2_PROXY_POLICY_WORKLOAD`, sent with every policy request. */
+  readonly policyWorkload: string;
+  /** `LINKERD2_PROXY_IDENTITY_TOKEN_FILE`: the service-account token. */
+  readonly identityTokenFile?: string;
+  /** `LINKERD2_PROXY_IDENTITY_MIN_REFRESH`. */
+  readonly identityMinRefreshMs: number;
+  /** `LINKERD2_PROXY_IDENTITY_MAX_REFRESH`. */
+  readonly identityMaxRefreshMs: number;
+  /** `LINKERD2_PROXY_CONTROL_STREAM_INITIAL_TIMEOUT`: how long a first resolution waits for answers. */
+  readonly streamInitialTimeoutMs: number;
+  /** Reconnect backoff of the control-plane streams (linkerd `DEFAULT_CONTROL_EXP_BACKOFF`). */
+  readonly backoff: BackoffConfig;
+}
+
+/** linkerd's control-plane defaults. */
+export const DEFAULT_CONTROL_PLANE: ControlPlaneConfig = Object.freeze({
+  destinationContext: "",
+  profileSuffixes: Object.freeze(["svc.cluster.local."]),
+  policyWorkload: "",
+  identityMinRefreshMs: 10_000,
+  identityMaxRefreshMs: 24 * 60 * 60 * 1000,
+  streamInitialTimeoutMs: 3_000,
+  backoff: Object.freeze({ minMs: 100, maxMs: 10_000, jitter: 0.1 }),
+});
+
 /** What a YAML config file says: every field is optional but `services`. */
 export interface FileConfig {
   readonly outbound?: {
     readonly [K in keyof OutboundConfig]?: OutboundConfig[K];
   };
   readonly admin?: { readonly [K in keyof AdminConfig]?: AdminConfig[K] };
+  readonly identity?: IdentityConfig;
+  readonly inbound?: {
+    readonly [K in keyof InboundConfig]?: InboundConfig[K];
+  };
   readonly shutdownGracePeriodMs?: number;
   readonly logLevel?: string;
   readonly services: readonly ServiceConfig[];
@@ -95,6 +184,12 @@ export interface FileConfig {
 export interface Config {
   readonly outbound: OutboundConfig;
   readonly admin: AdminConfig;
+  /** The local identity; absent = no mesh TLS (meshed endpoints then fail). */
+  readonly identity?: IdentityConfig;
+  /** The inbound proxy; absent (no application port) = not started. */
+  readonly inbound?: InboundConfig;
+  /** The Linkerd control plane; absent = the YAML file and DNS only. */
+  readonly controlPlane?: ControlPlaneConfig;
   /** Forced exit this long after a drain starts (linkerd `SHUTDOWN_GRACE_PERIOD`). */
   readonly shutdownGracePeriodMs: number;
   /** Log filter directives (linkerd `LINKERD2_PROXY_LOG`). */
@@ -128,6 +223,15 @@ export const DEFAULT_OUTBOUND: OutboundConfig = Object.freeze({
   discoveryIdleTimeoutMs: 5_000,
   disableInformationalHeaders: false,
   forwards: Object.freeze([]),
+});
+
+/** linkerd's inbound defaults (`DEFAULT_INBOUND_*`); the application port has none. */
+export const DEFAULT_INBOUND: Omit<InboundConfig, "appPort"> = Object.freeze({
+  listenAddr: "0.0.0.0:4143",
+  appHost: "127.0.0.1",
+  policy: "all-unauthenticated",
+  detectTimeoutMs: 10_000,
+  connectTimeoutMs: 300,
 });
 
 /** Admin defaults (linkerd `DEFAULT_ADMIN_LISTEN_ADDR`; Petrel serves `/shutdown` by default). */

@@ -12,22 +12,31 @@ import {
   type AdminConfig,
   type BackoffConfig,
   type Config,
+  type ControlAddr,
+  type ControlPlaneConfig,
   DEFAULT_ADMIN,
+  DEFAULT_CONTROL_PLANE,
+  DEFAULT_INBOUND,
   DEFAULT_LOG_LEVEL,
   DEFAULT_OUTBOUND,
   DEFAULT_SHUTDOWN_GRACE_PERIOD_MS,
   type FileConfig,
+  type IdentityConfig,
+  type InboundConfig,
   type OutboundConfig,
 } from "./config.ts";
 import {
   formatSocketAddr,
+  isDnsName,
   parseBool,
   parseDurationMs,
   parseNumber,
+  parsePort,
   parseSocketAddr,
   parseUint,
 } from "./parse.ts";
 import { parseConfigYaml } from "./yaml.ts";
+import { INBOUND_POLICIES, type InboundPolicy } from "../inbound/policy.ts";
 
 /** linkerd `ENV_OUTBOUND_LISTEN_ADDR`. */
 export const ENV_OUTBOUND_LISTEN_ADDR = "LINKERD2_PROXY_OUTBOUND_LISTEN_ADDR";
@@ -76,8 +85,56 @@ export const ENV_SHUTDOWN_ENDPOINT_ENABLED =
   "LINKERD2_PROXY_SHUTDOWN_ENDPOINT_ENABLED";
 /** linkerd `ENV_LOG` (`LINKERD2_PROXY_LOG`). */
 export const ENV_LOG = "LINKERD2_PROXY_LOG";
+/** linkerd `ENV_IDENTITY_DIR`: the folder of the local certificate and key. */
+export const ENV_IDENTITY_DIR = "LINKERD2_PROXY_IDENTITY_DIR";
+/** linkerd `ENV_IDENTITY_TRUST_ANCHORS`: PEM text (Petrel also takes a file path). */
+export const ENV_IDENTITY_TRUST_ANCHORS =
+  "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS";
+/** linkerd `ENV_IDENTITY_LOCAL_NAME`: the identity the certificate must carry. */
+export const ENV_IDENTITY_LOCAL_NAME = "LINKERD2_PROXY_IDENTITY_LOCAL_NAME";
+/** linkerd `ENV_INBOUND_LISTEN_ADDR`. */
+export const ENV_INBOUND_LISTEN_ADDR = "LINKERD2_PROXY_INBOUND_LISTEN_ADDR";
+/** linkerd `ENV_INBOUND_DEFAULT_POLICY`: all-unauthenticated, all-authenticated or deny. */
+export const ENV_INBOUND_DEFAULT_POLICY =
+  "LINKERD2_PROXY_INBOUND_DEFAULT_POLICY";
+/** linkerd `ENV_INBOUND_CONNECT_TIMEOUT`. */
+export const ENV_INBOUND_CONNECT_TIMEOUT =
+  "LINKERD2_PROXY_INBOUND_CONNECT_TIMEOUT";
+/** linkerd `ENV_INBOUND_DETECT_TIMEOUT`. */
+export const ENV_INBOUND_DETECT_TIMEOUT =
+  "LINKERD2_PROXY_INBOUND_DETECT_TIMEOUT";
+/** Petrel's own: the local application's port behind the inbound proxy (linkerd uses the original destination). */
+export const ENV_PETREL_INBOUND_APP_PORT = "PETREL_INBOUND_APP_PORT";
 /** Petrel's own: the YAML config file (like `--config FILE`). */
 export const ENV_PETREL_CONFIG = "PETREL_CONFIG";
+/** linkerd `ENV_DESTINATION_SVC_ADDR`. */
+export const ENV_DESTINATION_SVC_ADDR = "LINKERD2_PROXY_DESTINATION_SVC_ADDR";
+/** linkerd `ENV_DESTINATION_SVC_NAME`. */
+export const ENV_DESTINATION_SVC_NAME = "LINKERD2_PROXY_DESTINATION_SVC_NAME";
+/** linkerd `ENV_DESTINATION_CONTEXT`. */
+export const ENV_DESTINATION_CONTEXT = "LINKERD2_PROXY_DESTINATION_CONTEXT";
+/** linkerd `ENV_DESTINATION_PROFILE_SUFFIXES` (comma-separated). */
+export const ENV_DESTINATION_PROFILE_SUFFIXES =
+  "LINKERD2_PROXY_DESTINATION_PROFILE_SUFFIXES";
+/** linkerd `ENV_POLICY_SVC_ADDR`. */
+export const ENV_POLICY_SVC_ADDR = "LINKERD2_PROXY_POLICY_SVC_ADDR";
+/** linkerd `ENV_POLICY_SVC_NAME`. */
+export const ENV_POLICY_SVC_NAME = "LINKERD2_PROXY_POLICY_SVC_NAME";
+/** linkerd `ENV_POLICY_WORKLOAD`. */
+export const ENV_POLICY_WORKLOAD = "LINKERD2_PROXY_POLICY_WORKLOAD";
+/** linkerd `ENV_IDENTITY_SVC_ADDR`. */
+export const ENV_IDENTITY_SVC_ADDR = "LINKERD2_PROXY_IDENTITY_SVC_ADDR";
+/** linkerd `ENV_IDENTITY_SVC_NAME`. */
+export const ENV_IDENTITY_SVC_NAME = "LINKERD2_PROXY_IDENTITY_SVC_NAME";
+/** linkerd `ENV_IDENTITY_TOKEN_FILE`. */
+export const ENV_IDENTITY_TOKEN_FILE = "LINKERD2_PROXY_IDENTITY_TOKEN_FILE";
+/** linkerd `ENV_IDENTITY_MIN_REFRESH`. */
+export const ENV_IDENTITY_MIN_REFRESH = "LINKERD2_PROXY_IDENTITY_MIN_REFRESH";
+/** linkerd `ENV_IDENTITY_MAX_REFRESH`. */
+export const ENV_IDENTITY_MAX_REFRESH = "LINKERD2_PROXY_IDENTITY_MAX_REFRESH";
+/** linkerd `ENV_CONTROL_STREAM_INITIAL_TIMEOUT`. */
+export const ENV_CONTROL_STREAM_INITIAL_TIMEOUT =
+  "LINKERD2_PROXY_CONTROL_STREAM_INITIAL_TIMEOUT";
 
 /** The name errors give the embedded default file. */
 export const EMBEDDED_CONFIG_SOURCE = "petrel.yaml (embedded)";
@@ -208,15 +265,141 @@ export function parseConfig(
       shutdownEnabled: bool(ENV_SHUTDOWN_ENDPOINT_ENABLED),
     }),
   };
+  const identity = identityConfig(env, file.identity);
+  const inbound = inboundConfig(env, file.inbound, identity);
   const config: Config = {
     outbound,
     admin,
+    ...(identity === undefined ? {} : { identity }),
+    ...(inbound === undefined ? {} : { inbound }),
+    ...controlPlaneConfig(env, identity),
     shutdownGracePeriodMs: duration(ENV_SHUTDOWN_GRACE_PERIOD) ??
       file.shutdownGracePeriodMs ?? DEFAULT_SHUTDOWN_GRACE_PERIOD_MS,
     logLevel: get(ENV_LOG) ?? file.logLevel ?? DEFAULT_LOG_LEVEL,
     file,
   };
   return configPath === undefined ? config : { ...config, configPath };
+}
+
+/**
+ * The local identity: the YAML `identity:` section with the identity
+ * variables over it (linkerd `env::parse_identity_config`). Undefined when
+ * neither names a directory or files.
+ */
+function identityConfig(
+  env: Readonly<Record<string, string>>,
+  file: IdentityConfig | undefined,
+): IdentityConfig | undefined {
+  const dir = nonEmpty(env[ENV_IDENTITY_DIR]);
+  const anchors = nonEmpty(env[ENV_IDENTITY_TRUST_ANCHORS]);
+  const name = nonEmpty(env[ENV_IDENTITY_LOCAL_NAME]);
+  if (file === undefined && dir === undefined) {
+    const stray = anchors !== undefined
+      ? ENV_IDENTITY_TRUST_ANCHORS
+      : name !== undefined
+      ? ENV_IDENTITY_LOCAL_NAME
+      : undefined;
+    if (stray !== undefined) {
+      throw new TypeError(
+        `Cannot parse ${stray}: ${ENV_IDENTITY_DIR} (or the YAML identity section) must be set too`,
+      );
+    }
+    return undefined;
+  }
+  const out: { -readonly [K in keyof IdentityConfig]: IdentityConfig[K] } = {
+    ...file,
+  };
+  if (dir !== undefined) out.dir = dir;
+  if (anchors !== undefined) {
+    delete out.trustAnchorsFile;
+    delete out.trustAnchorsPem;
+    if (anchors.includes("-----BEGIN")) out.trustAnchorsPem = anchors;
+    else out.trustAnchorsFile = anchors;
+  }
+  if (name !== undefined) {
+    if (!isDnsName(name) && !/^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(name)) {
+      throw new TypeError(
+        `Cannot parse ${ENV_IDENTITY_LOCAL_NAME}: current value is "${name}"`,
+      );
+    }
+    out.localName = name.includes("://") ? name : name.toLowerCase();
+  }
+  if (
+    out.dir === undefined &&
+    (out.certFile === undefined || out.keyFile === undefined)
+  ) {
+    throw new TypeError(
+      `Cannot parse identity: set ${ENV_IDENTITY_DIR}, or both certFile and keyFile in the YAML identity section`,
+    );
+  }
+  return out;
+}
+
+/**
+ * The inbound proxy: the YAML `inbound:` section with the inbound
+ * variables over it. Undefined (inbound off) when no application port is
+ * known and the file has no `inbound:` section.
+ */
+function inboundConfig(
+  env: Readonly<Record<string, string>>,
+  file: FileConfig["inbound"],
+  identity: IdentityConfig | undefined,
+): InboundConfig | undefined {
+  const get = (n: string) => nonEmpty(env[n]);
+  const portText = get(ENV_PETREL_INBOUND_APP_PORT);
+  const appPort = portText !== undefined
+    ? parsePort(portText, ENV_PETREL_INBOUND_APP_PORT)
+    : file?.appPort;
+  if (appPort === undefined) {
+    if (file !== undefined) {
+      throw new TypeError(
+        `Cannot start the inbound proxy: no application port (inbound.appPort or ${ENV_PETREL_INBOUND_APP_PORT})`,
+      );
+    }
+    return undefined;
+  }
+  if (appPort === 0) {
+    throw new RangeError(
+      `Cannot parse ${ENV_PETREL_INBOUND_APP_PORT}: current value is "0"`,
+    );
+  }
+  const listen = get(ENV_INBOUND_LISTEN_ADDR);
+  const policyText = get(ENV_INBOUND_DEFAULT_POLICY);
+  if (
+    policyText !== undefined &&
+    !(INBOUND_POLICIES as readonly string[]).includes(policyText)
+  ) {
+    throw new TypeError(
+      `Cannot parse ${ENV_INBOUND_DEFAULT_POLICY}: current value is "${policyText}" (expected one of: ${
+        INBOUND_POLICIES.join(", ")
+      })`,
+    );
+  }
+  const detect = get(ENV_INBOUND_DETECT_TIMEOUT);
+  const connect = get(ENV_INBOUND_CONNECT_TIMEOUT);
+  const out: InboundConfig = {
+    ...DEFAULT_INBOUND,
+    ...file,
+    appPort,
+    ...defined({
+      listenAddr: listen === undefined ? undefined : formatSocketAddr(
+        parseSocketAddr(listen, ENV_INBOUND_LISTEN_ADDR, { ip: true }),
+      ),
+      policy: policyText as InboundPolicy | undefined,
+      detectTimeoutMs: detect === undefined
+        ? undefined
+        : parseDurationMs(detect, ENV_INBOUND_DETECT_TIMEOUT),
+      connectTimeoutMs: connect === undefined
+        ? undefined
+        : parseDurationMs(connect, ENV_INBOUND_CONNECT_TIMEOUT),
+    }),
+  };
+  if (out.policy === "all-authenticated" && identity === undefined) {
+    throw new TypeError(
+      `Cannot use inbound policy "all-authenticated" without a local identity (${ENV_IDENTITY_DIR} or the YAML identity section)`,
+    );
+  }
+  return out;
 }
 
 /** The three backoff variables, all or none (linkerd `parse_backoff`). */
@@ -261,4 +444,94 @@ function defined<T extends Record<string, unknown>>(
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(obj)) if (v !== undefined) out[k] = v;
   return out as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
+
+/**
+ * The control plane from its variables (linkerd `env::parse_control_addr`
+ * and the dst, policy and identity configs); `{}` when no service address
+ * is set. The identity service needs the token file, the local name and the
+ * identity directory (linkerd requires them all).
+ */
+function controlPlaneConfig(
+  env: Readonly<Record<string, string>>,
+  identity: IdentityConfig | undefined,
+): { controlPlane?: ControlPlaneConfig } {
+  const get = (n: string) => nonEmpty(env[n]);
+  const control = (addrVar: string, nameVar: string) => {
+    const addr = get(addrVar);
+    const name = get(nameVar);
+    if (addr === undefined) return undefined;
+    const parsed = formatSocketAddr(parseSocketAddr(addr, addrVar));
+    if (name !== undefined && !isDnsName(name)) {
+      throw new TypeError(
+        `Cannot parse ${nameVar}: current value is "${name}"`,
+      );
+    }
+    const out: ControlAddr = {
+      addr: parsed,
+      ...(name === undefined ? {} : { name: name.toLowerCase() }),
+    };
+    return out;
+  };
+  const destination = control(
+    ENV_DESTINATION_SVC_ADDR,
+    ENV_DESTINATION_SVC_NAME,
+  );
+  const policy = control(ENV_POLICY_SVC_ADDR, ENV_POLICY_SVC_NAME);
+  const identitySvc = control(ENV_IDENTITY_SVC_ADDR, ENV_IDENTITY_SVC_NAME);
+  if (!destination && !policy && !identitySvc) return {};
+  if (policy && !destination) {
+    throw new TypeError(
+      `Cannot parse ${ENV_POLICY_SVC_ADDR}: ${ENV_DESTINATION_SVC_ADDR} must be set too`,
+    );
+  }
+  const tokenFile = get(ENV_IDENTITY_TOKEN_FILE);
+  if (identitySvc) {
+    const missing = tokenFile === undefined
+      ? ENV_IDENTITY_TOKEN_FILE
+      : identity?.localName === undefined
+      ? ENV_IDENTITY_LOCAL_NAME
+      : identity.dir === undefined
+      ? ENV_IDENTITY_DIR
+      : undefined;
+    if (missing !== undefined) {
+      throw new TypeError(
+        `Cannot parse ${ENV_IDENTITY_SVC_ADDR}: ${missing} must be set too`,
+      );
+    }
+  }
+  const d = DEFAULT_CONTROL_PLANE;
+  const suffixesText = get(ENV_DESTINATION_PROFILE_SUFFIXES);
+  const profileSuffixes = suffixesText === undefined
+    ? d.profileSuffixes
+    : suffixesText.split(",").map((x) => x.trim()).filter((x) => x !== "")
+      .map((x) => {
+        if (x !== "." && !isDnsName(x.replace(/^\./, ""))) {
+          throw new TypeError(
+            `Cannot parse ${ENV_DESTINATION_PROFILE_SUFFIXES}: current value is "${suffixesText}"`,
+          );
+        }
+        return x.toLowerCase();
+      });
+  const ms = (n: string, dflt: number) => {
+    const v = get(n);
+    return v === undefined ? dflt : parseDurationMs(v, n);
+  };
+  const controlPlane: ControlPlaneConfig = {
+    ...d,
+    ...(destination ? { destination } : {}),
+    ...(policy ? { policy } : {}),
+    ...(identitySvc ? { identity: identitySvc } : {}),
+    destinationContext: get(ENV_DESTINATION_CONTEXT) ?? d.destinationContext,
+    profileSuffixes,
+    policyWorkload: get(ENV_POLICY_WORKLOAD) ?? d.policyWorkload,
+    ...(tokenFile === undefined ? {} : { identityTokenFile: tokenFile }),
+    identityMinRefreshMs: ms(ENV_IDENTITY_MIN_REFRESH, d.identityMinRefreshMs),
+    identityMaxRefreshMs: ms(ENV_IDENTITY_MAX_REFRESH, d.identityMaxRefreshMs),
+    streamInitialTimeoutMs: ms(
+      ENV_CONTROL_STREAM_INITIAL_TIMEOUT,
+      d.streamInitialTimeoutMs,
+    ),
+  };
+  return { controlPlane };
 }

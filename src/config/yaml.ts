@@ -43,6 +43,7 @@ import type {
   ServiceConfig,
 } from "./config.ts";
 import { formatSocketAddr, parseSocketAddr } from "./parse.ts";
+import { identitySection, inboundSection } from "./yaml_identity.ts";
 import {
   buildRoutes,
   failureAccrual,
@@ -198,6 +199,8 @@ const services: Parser<ServiceConfig[]> = (raw, loc, ctx) => {
 const ROOT_FIELDS: readonly Field[] = [
   { key: "outbound", parse: objectOf(OUTBOUND_FIELDS) },
   { key: "admin", parse: objectOf(ADMIN_FIELDS) },
+  { key: "identity", parse: identitySection },
+  { key: "inbound", parse: inboundSection },
   { key: "services", parse: services },
   {
     key: "shutdownGracePeriod",

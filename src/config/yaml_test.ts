@@ -162,7 +162,7 @@ const BAD_FILES: readonly [string, string, string, string][] = [
     "unknown top-level key",
     "outbound: {}\nservice: []\n",
     "TypeError",
-    'bad.yaml:2:1: service: Unknown field "service" (expected one of: outbound, admin, services, shutdownGracePeriod, logLevel)',
+    'bad.yaml:2:1: service: Unknown field "service" (expected one of: outbound, admin, identity, inbound, services, shutdownGracePeriod, logLevel)',
   ],
   [
     "unknown nested key (typo)",

@@ -1,6 +1,7 @@
 /**
- * Discovery: the config file first, then DNS, behind one `Discovery`
- * (linkerd `proxy/core` Resolve, `proxy/api-resolve`, the DNS fallback).
+ * Discovery: the Linkerd control plane when configured, then the config
+ * file, then DNS, behind one `Discovery` (linkerd `proxy/core` Resolve,
+ * `proxy/api-resolve`, the DNS fallback).
  *
  * @module
  */
@@ -9,6 +10,7 @@ import { normalizeAuthority } from "../config/parse.ts";
 import { ResolveError } from "../errors.ts";
 import { Watch } from "../svc/watch.ts";
 import { deepEqual } from "./_equal.ts";
+import type { ControlPlaneService } from "./destination.ts";
 import { DnsDiscovery, type DnsService, type LookupFn } from "./dns.ts";
 import type { Discovery, ServiceState } from "./resolve.ts";
 import { ConfigDiscovery } from "./static.ts";
@@ -16,6 +18,14 @@ import { ConfigDiscovery } from "./static.ts";
 export * from "./resolve.ts";
 export * from "./dns.ts";
 export * from "./static.ts";
+export * from "./destination.ts";
+export * from "./policy.ts";
+export * from "./profile.ts";
+
+/** A source asked first (the control plane); undefined = it does not serve the name. */
+export interface PrimaryDiscovery extends Disposable {
+  tryResolve(authority: string): Promise<ControlPlaneService | undefined>;
+}
 
 /** Options of `CompositeDiscovery`. */
 export interface CompositeDiscoveryOptions {
@@ -39,6 +49,12 @@ export interface CompositeDiscoveryOptions {
   dnsRefreshMs?: number;
   /** Lookup function of the DNS source it creates. @default {node:dns lookup} */
   lookup?: LookupFn;
+  /**
+   * Asked first for every name (the Linkerd control plane); names it does
+   * not serve go to the config file, then DNS. Disposed with this one.
+   * @default {undefined}
+   */
+  primary?: PrimaryDiscovery;
 }
 
 /** A `Watch` that counts its subscribers, so idle eviction spares live ones. */
@@ -67,6 +83,11 @@ class TrackedWatch<T> extends Watch<T> {
 type Source =
   | { readonly kind: "config"; readonly sub: Disposable }
   | {
+    readonly kind: "control";
+    readonly service: ControlPlaneService;
+    readonly sub: Disposable;
+  }
+  | {
     readonly kind: "dns";
     readonly service: DnsService;
     readonly sub: Disposable;
@@ -82,9 +103,10 @@ interface Entry {
 }
 
 /**
- * The outbound `Discovery` (linkerd `Resolve` for logical names): a service
- * listed in the config file wins; any other name is resolved with DNS on the
- * same port (protocol "auto": the request's own). Each authority gets one cached live `Watch`
+ * The outbound `Discovery` (linkerd `Resolve` for logical names): the
+ * `primary` source (the Linkerd control plane) answers first when it serves
+ * the name; else a service listed in the config file wins; any other name
+ * is resolved with DNS on the same port (protocol "auto": the request's own). Each authority gets one cached live `Watch`
  * that follows the source across config reloads (a name added to the file
  * takes over from DNS; a name removed from it falls back to DNS when DNS
  * knows it). Entries idle for `idleTimeoutMs` are swept by one coarse timer.
@@ -95,6 +117,7 @@ export class CompositeDiscovery
   readonly config: ConfigDiscovery;
   /** The DNS source. */
   readonly dns: DnsDiscovery;
+  readonly #primary: PrimaryDiscovery | undefined;
   readonly #idleMs: number;
   readonly #sweepMs: number;
   readonly #now: () => number;
@@ -112,6 +135,7 @@ export class CompositeDiscovery
       ...(options.lookup === undefined ? {} : { lookup: options.lookup }),
     });
     this.config = options.config ?? new ConfigDiscovery({ dns: this.dns });
+    this.#primary = options.primary;
     this.#idleMs = options.idleTimeoutMs ?? 5000;
     this.#sweepMs = options.sweepMs ?? this.#idleMs;
     this.#now = options.now ?? (() => performance.now());
@@ -182,6 +206,16 @@ export class CompositeDiscovery
   }
 
   async #create(key: string): Promise<Entry> {
+    if (this.#primary !== undefined) {
+      const served = await this.#primary.tryResolve(key);
+      if (served !== undefined) {
+        if (this.#disposed) {
+          served[Symbol.dispose]();
+          throw new ResolveError(key);
+        }
+        return this.#addControl(key, served);
+      }
+    }
     await this.config.settled();
     if (this.#disposed) throw new ResolveError(key);
     if (this.config.has(key)) return this.#add(key, undefined);
@@ -218,6 +252,24 @@ export class CompositeDiscovery
       authority: key,
       watch,
       source,
+      lastUsed: this.#now(),
+      generation: 0,
+    };
+    this.#entries.set(key, entry);
+    this.#startSweep();
+    return entry;
+  }
+
+  #addControl(key: string, service: ControlPlaneService): Entry {
+    const watch = new TrackedWatch(service.watch.get());
+    const entry: Entry = {
+      authority: key,
+      watch,
+      source: {
+        kind: "control",
+        service,
+        sub: this.#forward(service.watch, watch),
+      },
       lastUsed: this.#now(),
       generation: 0,
     };
@@ -284,7 +336,7 @@ export class CompositeDiscovery
 
   #detach(source: Source): void {
     source.sub[Symbol.dispose]();
-    if (source.kind === "dns") source.service[Symbol.dispose]();
+    if (source.kind !== "config") source.service[Symbol.dispose]();
   }
 
   #evict(entry: Entry): void {
@@ -318,6 +370,7 @@ export class CompositeDiscovery
     this.#configSub[Symbol.dispose]();
     this.config[Symbol.dispose]();
     this.dns[Symbol.dispose]();
+    this.#primary?.[Symbol.dispose]();
   }
 
   /** Disposes, then waits for DNS lookups and resolutions in flight. */

@@ -9,6 +9,9 @@ import type {
   HttpBalancerMetrics,
   HttpBalancerOptions,
 } from "../metrics/registry.ts";
+import type { RouteMetricFamilies } from "../metrics/route.ts";
+import type { TlsObserver } from "../tls/errors.ts";
+import type { LocalIdentity } from "../tls/identity.ts";
 
 /** Per-endpoint HTTP metric handle (linkerd endpoint `request_total`/`response_total`). */
 export interface HttpEndpointMetrics {
@@ -33,6 +36,8 @@ export interface OutboundMetrics {
     tls?: { serverId: string };
   }): HttpEndpointMetrics;
   httpError(kind: string): void;
+  /** Route retry/attempt families (optional: test doubles may omit them). */
+  readonly routes?: RouteMetricFamilies;
   /** Balancer families per backend (optional: test doubles may omit it). */
   httpBalancer?(
     labels: Readonly<Record<string, string>>,
@@ -77,4 +82,13 @@ export interface OutboundCtx {
   readonly log: OutboundLog;
   /** Randomness for balancing; injectable for tests. */
   readonly random: () => number;
+  /**
+   * Mesh TLS for endpoints that have an identity (linkerd meshtls client):
+   * the local identity and the handshake observer. Absent: such endpoints
+   * fail with `no_local_identity` (never plaintext).
+   */
+  readonly tls?: {
+    readonly identity: LocalIdentity | undefined;
+    readonly observer?: TlsObserver | undefined;
+  } | undefined;
 }

@@ -27,6 +27,7 @@ import type {
   HttpResponse,
   HttpService,
 } from "../../http/message.ts";
+import { connectTls } from "../../tls/client.ts";
 import { connectTcp } from "../../transport/connect.ts";
 import type { HttpEndpointMetrics, OutboundCtx } from "../runtime.ts";
 
@@ -84,6 +85,11 @@ export function newHttpEndpoint(
   return (target) => new Endpoint(ctx, target);
 }
 
+/** ALPN offered by an endpoint's HTTP/1 and HTTP/2 clients over mTLS. */
+const H1_ALPN: readonly string[] = Object.freeze(["http/1.1"]);
+const H2_ALPN: readonly string[] = Object.freeze(["h2"]);
+const PROBE_ALPN: readonly string[] = Object.freeze(["h2", "http/1.1"]);
+
 /** Errors thrown by an endpoint's connect: nothing was sent on them. */
 const CONNECT_ERRORS = new WeakSet<object>();
 
@@ -116,6 +122,9 @@ class Endpoint implements HttpEndpoint {
       direction: "outbound",
       authority: target.logical,
       targetAddr: target.meta.addr,
+      ...(target.meta.identity === undefined
+        ? {}
+        : { tls: { serverId: target.meta.identity } }),
     });
     this.service = (req) => this.#call(req, undefined);
   }
@@ -140,8 +149,19 @@ class Endpoint implements HttpEndpoint {
    * or HTTP/2) is only known per request for `auto` services, and because
    * a socket parked until the first request could be closed by the server
    * meanwhile.
+   *
+   * A meshed endpoint (one with an identity) is probed with a full mTLS
+   * handshake instead: an endpoint whose certificate is refused (wrong
+   * identity, expired, untrusted) is never ready, and backs off like any
+   * failed connect instead of turning ready at each TCP probe.
    */
   probe(signal: AbortSignal): Promise<void> {
+    if (this.#target.meta.identity !== undefined) {
+      return this.#connect(PROBE_ALPN).then((socket) => {
+        socket.destroy();
+        if (signal.aborted) throw new Error("probe aborted");
+      });
+    }
     const { host, port } = this.#target.meta;
     const timeoutMs = this.#ctx.settings.connectTimeoutMs;
     const addr = this.addr;
@@ -168,23 +188,45 @@ class Endpoint implements HttpEndpoint {
     });
   }
 
-  #connect = () =>
-    connectTcp(this.#target.meta.host, this.#target.meta.port, {
-      timeoutMs: this.#ctx.settings.connectTimeoutMs,
-    }).catch((err) => {
+  /**
+   * Opens the transport: mTLS verifying `meta.identity` when the endpoint
+   * has one (never a plaintext fallback), else TCP. Every failure, TLS
+   * included, is a connect error: nothing was sent, the endpoint reconnects
+   * with backoff and the request may go elsewhere (linkerd: the TLS client
+   * is part of the connect stack).
+   */
+  #connect(alpn: readonly string[]): Promise<net.Socket> {
+    const { host, port, identity } = this.#target.meta;
+    const timeoutMs = this.#ctx.settings.connectTimeoutMs;
+    const p = identity === undefined
+      ? connectTcp(host, port, { timeoutMs })
+      : connectTls(host, port, {
+        serverId: identity,
+        identity: this.#ctx.tls?.identity,
+        observer: this.#ctx.tls?.observer,
+        timeoutMs,
+        alpn,
+      });
+    return p.catch((err) => {
       if (typeof err === "object" && err !== null) CONNECT_ERRORS.add(err);
       throw err;
     });
+  }
+
+  #connectH1 = () => this.#connect(H1_ALPN);
+  #connectH2 = () => this.#connect(H2_ALPN);
 
   #client(req: HttpRequest): H1Pool | H2Client {
     const p = this.#target.protocol;
     const h2 = p === "http2" ||
       (p === "auto" && req.version === "HTTP/2" && !req.ext.upgrade);
     if (h2 && !req.ext.upgrade) {
-      return this.#h2 ??= new H2Client(this.addr, { connect: this.#connect });
+      return this.#h2 ??= new H2Client(this.addr, {
+        connect: this.#connectH2,
+      });
     }
     return this.#h1 ??= new H1Pool(this.addr, {
-      connect: this.#connect,
+      connect: this.#connectH1,
       idleTimeoutMs: this.#ctx.settings.http1PoolIdleTimeoutMs,
       maxIdle: this.#ctx.settings.maxIdleConnsPerEndpoint,
     });

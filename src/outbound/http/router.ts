@@ -300,13 +300,9 @@ function splitHostPort(authority: string): [string, string] {
     : [authority, ""];
 }
 
-/**
- * The route metric families of the proxy's registry, when the metrics
- * implementation has them (`ProxyMetrics.routes`; test doubles may not).
- */
+/** The route metric families, when the metrics implementation has them. */
 function routeFamilies(ctx: OutboundCtx): RouteMetricFamilies | undefined {
-  const m = ctx.metrics as { readonly routes?: RouteMetricFamilies };
-  return m.routes;
+  return ctx.metrics.routes;
 }
 
 function keyOf(routes: ServiceRoutes | undefined): string {

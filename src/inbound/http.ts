@@ -1,0 +1,155 @@
+/**
+ * The inbound HTTP stack: requests accepted by the inbound listener go to
+ * the local application, with `l5d-client-id` set to the verified client
+ * identity and any incoming copy of it removed (linkerd
+ * `app/inbound/src/http/set_identity_header.rs`, `http/server.rs`
+ * `ServerRescue`, the policy's unauthorized responses).
+ *
+ * HTTP/1 requests go to the application over HTTP/1.1 (a pooled client),
+ * HTTP/2 and gRPC over one HTTP/2 session, as they arrived.
+ *
+ * @module
+ */
+import { StreamResetError } from "../errors.ts";
+import { H1Pool } from "../http/h1/pool.ts";
+import { H2Client } from "../http/h2/client.ts";
+import { L5D_PROXY_CONNECTION, L5D_PROXY_ERROR } from "../http/headers.ts";
+import type {
+  HeaderMap,
+  HttpRequest,
+  HttpResponse,
+  HttpService,
+} from "../http/message.ts";
+import { encodeGrpcMessage, errorResponse, isGrpc } from "../http/respond.ts";
+import type { OutboundLog } from "../outbound/runtime.ts";
+import { L5D_CLIENT_ID } from "../tls/names.ts";
+import { connectTcp } from "../transport/connect.ts";
+
+/** gRPC PERMISSION_DENIED, the code of an unauthorized gRPC request (linkerd). */
+const GRPC_PERMISSION_DENIED = 7;
+
+/** Options of {@linkcode InboundHttp}. */
+export interface InboundHttpOptions {
+  /** The application, "host:port". */
+  appHost: string;
+  appPort: number;
+  /** Connecting to the application gives up after this long. @default {300} */
+  connectTimeoutMs?: number;
+  /** Idle HTTP/1 connections to the application close after this long. @default {3000} */
+  http1PoolIdleTimeoutMs?: number;
+  /** Add `l5d-proxy-error` to synthetic responses. @default {true} */
+  informationalHeaders?: boolean;
+  log: OutboundLog;
+}
+
+/** The inbound HTTP services and the application clients they share. */
+export class InboundHttp implements Disposable {
+  readonly #h1: H1Pool;
+  readonly #h2: H2Client;
+  readonly #info: boolean;
+  readonly #log: OutboundLog;
+  /** The service for connections without a verified identity. */
+  readonly anonymous: HttpService;
+
+  constructor(opts: InboundHttpOptions) {
+    const addr = opts.appHost.includes(":")
+      ? `[${opts.appHost}]:${opts.appPort}`
+      : `${opts.appHost}:${opts.appPort}`;
+    const connect = () =>
+      connectTcp(opts.appHost, opts.appPort, {
+        timeoutMs: opts.connectTimeoutMs ?? 300,
+      });
+    this.#h1 = new H1Pool(addr, {
+      connect,
+      idleTimeoutMs: opts.http1PoolIdleTimeoutMs ?? 3000,
+    });
+    this.#h2 = new H2Client(addr, { connect });
+    this.#info = opts.informationalHeaders ?? true;
+    this.#log = opts.log;
+    this.anonymous = this.forClient(undefined);
+  }
+
+  /**
+   * The service for a connection whose client proved `clientId` (or none):
+   * strips `l5d-client-id`, sets it when known, forwards to the application
+   * and rescues errors into responses (linkerd `SetIdentityHeader` +
+   * `ServerRescue`).
+   */
+  forClient(clientId: string | undefined): HttpService {
+    const h1 = this.#h1;
+    const h2 = this.#h2;
+    const rescue = (req: HttpRequest, err: unknown): HttpResponse => {
+      if (req.version === "HTTP/2" && err instanceof StreamResetError) {
+        throw err;
+      }
+      const { response, rescue } = errorResponse(req, err, {
+        informationalHeaders: this.#info,
+      });
+      this.#log.info("inbound request failed", {
+        error: rescue.message,
+        path: req.path,
+      });
+      return response;
+    };
+    return function inboundService(req: HttpRequest): Promise<HttpResponse> {
+      const headers = req.headers;
+      if (headers[L5D_CLIENT_ID] !== undefined) delete headers[L5D_CLIENT_ID];
+      if (clientId !== undefined) headers[L5D_CLIENT_ID] = clientId;
+      const client = req.version === "HTTP/2" && !req.ext.upgrade ? h2 : h1;
+      let p: Promise<HttpResponse>;
+      try {
+        p = client.request(req);
+      } catch (err) {
+        p = Promise.reject(err);
+      }
+      return p.catch((err) => rescue(req, err));
+    };
+  }
+
+  /**
+   * The service for a refused connection: every request is answered 403
+   * (gRPC: PERMISSION_DENIED) with the reason in `l5d-proxy-error`, and the
+   * connection is closed after it (linkerd's unauthorized response).
+   */
+  denied(reason: string): HttpService {
+    const info = this.#info;
+    const message = reason.replace(/[^\x20-\x7e\t]/g, "?");
+    return function deniedService(req: HttpRequest): Promise<HttpResponse> {
+      // The request body is left unread: the connection closes after this
+      // response (cancelling an HTTP/2 body would reset the stream first).
+      const headers: HeaderMap = {};
+      if (isGrpc(req)) {
+        headers["content-type"] = "application/grpc";
+        headers["grpc-status"] = String(GRPC_PERMISSION_DENIED);
+        if (info) {
+          headers["grpc-message"] = encodeGrpcMessage(message);
+          headers[L5D_PROXY_ERROR] = message;
+          headers[L5D_PROXY_CONNECTION] = "close";
+        }
+        return Promise.resolve({
+          status: 200,
+          headers,
+          body: null,
+          closeConnection: true,
+        });
+      }
+      headers["content-length"] = "0";
+      if (info) {
+        headers[L5D_PROXY_ERROR] = message;
+        headers[L5D_PROXY_CONNECTION] = "close";
+      }
+      return Promise.resolve({
+        status: 403,
+        headers,
+        body: null,
+        closeConnection: true,
+      });
+    };
+  }
+
+  /** Closes the application clients (in-flight exchanges finish). */
+  [Symbol.dispose](): void {
+    this.#h1.close();
+    this.#h2.close();
+  }
+}

@@ -1,0 +1,298 @@
+/**
+ * The inbound listener: accept, tell TLS from plaintext by the first bytes,
+ * terminate TLS, apply the inbound policy, then detect HTTP inside and
+ * forward HTTP/1.1, HTTP/2 and gRPC (or opaque bytes) to the local
+ * application (linkerd `linkerd/app/inbound`: `DetectTls`, `direct`,
+ * `http/server.rs`, the policy's authorization).
+ *
+ * Default address 0.0.0.0:4143 (`LINKERD2_PROXY_INBOUND_LISTEN_ADDR`).
+ *
+ * @module
+ */
+import net from "node:net";
+import type tls from "node:tls";
+import { serveH1 } from "../http/h1/server.ts";
+import { H2Server } from "../http/h2/server.ts";
+import type { HttpRequest, HttpService } from "../http/message.ts";
+import type { OutboundLog } from "../outbound/runtime.ts";
+import type { TlsObserver } from "../tls/errors.ts";
+import type { LocalIdentity } from "../tls/identity.ts";
+import { TlsTerminator } from "../tls/server.ts";
+import { connectTcp } from "../transport/connect.ts";
+import { detect, type Detection } from "../transport/detect.ts";
+import { InboundHttp } from "./http.ts";
+import {
+  authorize,
+  type ConnectionAuth,
+  type Decision,
+  type DenyReason,
+  type InboundPolicy,
+} from "./policy.ts";
+
+/** linkerd's default inbound listen address. */
+export const DEFAULT_INBOUND_LISTEN_ADDR = "0.0.0.0:4143";
+
+/** What the inbound reports besides handshakes: refused connections. */
+export interface InboundObserver extends TlsObserver {
+  /** The policy refused a connection. */
+  denied(reason: DenyReason): void;
+}
+
+/** Options of {@linkcode startInboundListener}. */
+export interface InboundListenerOptions {
+  /** "ip:port"; port 0 picks a free port. @default {DEFAULT_INBOUND_LISTEN_ADDR} */
+  listenAddr?: string;
+  /** The local application's host. @default {"127.0.0.1"} */
+  appHost?: string;
+  /** The local application's port. */
+  appPort: number;
+  /** The default policy. @default {"all-unauthenticated"} */
+  policy?: InboundPolicy;
+  /** The local identity; without it TLS connections are refused. */
+  identity?: LocalIdentity | undefined;
+  /** Protocol detection (TLS, then HTTP inside) gives up after this long. @default {10000} */
+  detectTimeoutMs?: number;
+  /** Connecting to the application gives up after this long. @default {300} */
+  connectTimeoutMs?: number;
+  /** @default {true} */
+  informationalHeaders?: boolean;
+  log: OutboundLog;
+  observer?: InboundObserver | undefined;
+}
+
+/** A running inbound listener (same shape as the outbound one). */
+export interface InboundListener {
+  readonly port: number;
+  readonly host: string;
+  /** Open downstream connections. */
+  readonly connections: number;
+  /** Stops accepting and asks every connection to finish gracefully. */
+  drain(): Promise<void>;
+  /** Destroys every connection now and closes the application clients. */
+  close(): void;
+}
+
+function splitHostPort(addr: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(addr) ?? /^([^:]+):(\d+)$/.exec(addr);
+  if (!m) {
+    throw new TypeError(`Cannot parse address: current value is "${addr}"`);
+  }
+  return { host: m[1]!, port: Number(m[2]) };
+}
+
+/** Starts the inbound proxy's listener (linkerd `Inbound::serve`). */
+export async function startInboundListener(
+  opts: InboundListenerOptions,
+): Promise<InboundListener> {
+  const detectTimeoutMs = Math.min(opts.detectTimeoutMs ?? 10_000, 2 ** 31 - 1);
+  const policy = opts.policy ?? "all-unauthenticated";
+  const appHost = opts.appHost ?? "127.0.0.1";
+  const log = opts.log;
+  const observer = opts.observer;
+  const http = new InboundHttp({
+    appHost,
+    appPort: opts.appPort,
+    connectTimeoutMs: opts.connectTimeoutMs ?? 300,
+    informationalHeaders: opts.informationalHeaders ?? true,
+    log,
+  });
+  const terminator = opts.identity === undefined
+    ? undefined
+    : new TlsTerminator({
+      identity: opts.identity,
+      handshakeTimeoutMs: detectTimeoutMs,
+      observer,
+    });
+  /** HTTP/2 connections' services, by the client's "ip:port". */
+  const h2Services = new Map<string, HttpService>();
+  const h2 = new H2Server(
+    function inboundH2(req: HttpRequest) {
+      const svc = h2Services.get(req.ext.client?.addr ?? "");
+      if (svc !== undefined) return svc(req);
+      // The connection is gone already (its socket closed).
+      return http.denied("connection closed")(req);
+    },
+    { informationalHeaders: opts.informationalHeaders ?? true },
+  );
+  const sockets = new Set<net.Socket>();
+  const h1Conns = new Set<{ drain(): void }>();
+  let draining = false;
+
+  const track = (s: net.Socket) => {
+    sockets.add(s);
+    s.on("error", () => {});
+    s.once("close", () => sockets.delete(s));
+  };
+
+  const serve = (
+    socket: net.Socket,
+    det: Detection,
+    decision: Decision,
+  ): void => {
+    // A connection closed before its first byte (a readiness probe) is
+    // neither served nor refused.
+    if (det.protocol === "eof") {
+      socket.destroy();
+      return;
+    }
+    if (!decision.allow) {
+      observer?.denied(decision.reason);
+      log.info("inbound connection refused", {
+        client: `${socket.remoteAddress}:${socket.remotePort}`,
+        reason: decision.reason,
+        error: decision.message,
+      });
+    }
+    const service = decision.allow
+      ? decision.clientId === undefined
+        ? http.anonymous
+        : http.forClient(decision.clientId)
+      : http.denied(decision.message);
+    const clientAddr = `${socket.remoteAddress}:${socket.remotePort}`;
+    switch (det.protocol) {
+      case "http1": {
+        const conn = serveH1(socket, det.initial, { service, clientAddr });
+        h1Conns.add(conn);
+        conn.closed.finally(() => h1Conns.delete(conn));
+        if (draining) conn.drain();
+        return;
+      }
+      case "h2":
+        h2Services.set(clientAddr, service);
+        socket.once("close", () => {
+          if (h2Services.get(clientAddr) === service) {
+            h2Services.delete(clientAddr);
+          }
+        });
+        h2.accept(socket, det.initial);
+        if (draining) h2.drain();
+        return;
+      default:
+        if (!decision.allow) {
+          socket.destroy();
+          return;
+        }
+        forwardOpaque(socket, det.initial, appHost, opts, log);
+    }
+  };
+
+  const onConnection = async (socket: net.Socket) => {
+    track(socket);
+    socket.setNoDelay(true);
+    const det = await detect(socket, detectTimeoutMs);
+    if (socket.destroyed) return;
+    if (det.protocol !== "tls") {
+      serve(socket, det, authorize(policy, { tls: false }));
+      return;
+    }
+    if (terminator === undefined) {
+      observer?.failure("inbound", "no_local_identity");
+      log.info("inbound TLS connection refused: no local identity", {
+        client: `${socket.remoteAddress}:${socket.remotePort}`,
+      });
+      socket.destroy();
+      return;
+    }
+    let tlsSocket: tls.TLSSocket;
+    let auth: ConnectionAuth;
+    try {
+      const accepted = await terminator.accept(socket, det.initial);
+      tlsSocket = accepted.socket;
+      auth = { tls: true, peer: accepted.peer };
+    } catch (err) {
+      log.info("inbound TLS handshake failed", {
+        client: `${socket.remoteAddress}:${socket.remotePort}`,
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return;
+    }
+    track(tlsSocket);
+    // The raw socket carries the TLS one: either closing ends both.
+    socket.once("close", () => tlsSocket.destroy());
+    tlsSocket.once("close", () => socket.destroy());
+    const inner = await detect(tlsSocket, detectTimeoutMs);
+    if (tlsSocket.destroyed) return;
+    serve(tlsSocket, inner, authorize(policy, auth));
+  };
+
+  const server = net.createServer(
+    { noDelay: true },
+    (s) => void onConnection(s),
+  );
+  const { host, port } = splitHostPort(
+    opts.listenAddr ?? DEFAULT_INBOUND_LISTEN_ADDR,
+  );
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host, port }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const bound = server.address() as net.AddressInfo;
+  log.info("inbound listener started", {
+    addr: `${bound.address}:${bound.port}`,
+    app: `${appHost}:${opts.appPort}`,
+    policy,
+    tls: terminator !== undefined,
+  });
+
+  return {
+    port: bound.port,
+    host: bound.address,
+    get connections() {
+      return sockets.size;
+    },
+    drain() {
+      draining = true;
+      const closed = new Promise<void>((resolve) =>
+        server.close(() => resolve())
+      );
+      h2.drain();
+      for (const c of h1Conns) c.drain();
+      return closed;
+    },
+    close() {
+      draining = true;
+      server.close();
+      h2.close();
+      for (const s of sockets) s.destroy();
+      http[Symbol.dispose]();
+    },
+  };
+}
+
+/** Pipes a non-HTTP connection to the application, byte for byte (linkerd inbound opaque forward). */
+function forwardOpaque(
+  socket: net.Socket,
+  initial: Uint8Array,
+  appHost: string,
+  opts: InboundListenerOptions,
+  log: OutboundLog,
+): void {
+  socket.allowHalfOpen = true;
+  connectTcp(appHost, opts.appPort, {
+    timeoutMs: opts.connectTimeoutMs ?? 300,
+  }).then(
+    (upstream) => {
+      if (socket.destroyed) {
+        upstream.destroy();
+        return;
+      }
+      upstream.allowHalfOpen = true;
+      upstream.on("error", () => socket.destroy());
+      socket.on("error", () => upstream.destroy());
+      const done = (s: net.Socket) => s.readableEnded && s.writableFinished;
+      socket.once("close", () => done(socket) || upstream.destroy());
+      upstream.once("close", () => done(upstream) || socket.destroy());
+      if (initial.length > 0) upstream.write(initial);
+      socket.pipe(upstream);
+      upstream.pipe(socket);
+      socket.resume();
+    },
+    (err) => {
+      log.info("inbound opaque connect failed", { error: String(err) });
+      socket.destroy();
+    },
+  );
+}
