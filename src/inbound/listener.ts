@@ -18,7 +18,7 @@ import type { OutboundLog } from "../outbound/runtime.ts";
 import type { TlsObserver } from "../tls/errors.ts";
 import type { LocalIdentity } from "../tls/identity.ts";
 import { TlsTerminator } from "../tls/server.ts";
-import { connectTcp } from "../transport/connect.ts";
+import { forwardTcp, listen } from "../transport/opaque.ts";
 import { detect, type Detection } from "../transport/detect.ts";
 import { InboundHttp } from "./http.ts";
 import {
@@ -72,14 +72,6 @@ export interface InboundListener {
   close(): void;
 }
 
-function splitHostPort(addr: string): { host: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(addr) ?? /^([^:]+):(\d+)$/.exec(addr);
-  if (!m) {
-    throw new TypeError(`Cannot parse address: current value is "${addr}"`);
-  }
-  return { host: m[1]!, port: Number(m[2]) };
-}
-
 /** Starts the inbound proxy's listener (linkerd `Inbound::serve`). */
 export async function startInboundListener(
   opts: InboundListenerOptions,
@@ -94,6 +86,7 @@ export async function startInboundListener(
     appPort: opts.appPort,
     connectTimeoutMs: opts.connectTimeoutMs ?? 300,
     informationalHeaders: opts.informationalHeaders ?? true,
+    accessLog: opts.accessLog,
     log,
   });
   const terminator = opts.identity === undefined
@@ -219,17 +212,10 @@ export async function startInboundListener(
     { noDelay: true },
     (s) => void onConnection(s),
   );
-  const { host, port } = splitHostPort(
+  const bound = await listen(
+    server,
     opts.listenAddr ?? DEFAULT_INBOUND_LISTEN_ADDR,
   );
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ host, port }, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const bound = server.address() as net.AddressInfo;
   log.info("inbound listener started", {
     addr: `${bound.address}:${bound.port}`,
     app: `${appHost}:${opts.appPort}`,
@@ -270,29 +256,11 @@ function forwardOpaque(
   opts: InboundListenerOptions,
   log: OutboundLog,
 ): void {
-  socket.allowHalfOpen = true;
-  connectTcp(appHost, opts.appPort, {
+  forwardTcp(socket, initial, {
+    host: appHost,
+    port: opts.appPort,
     timeoutMs: opts.connectTimeoutMs ?? 300,
-  }).then(
-    (upstream) => {
-      if (socket.destroyed) {
-        upstream.destroy();
-        return;
-      }
-      upstream.allowHalfOpen = true;
-      upstream.on("error", () => socket.destroy());
-      socket.on("error", () => upstream.destroy());
-      const done = (s: net.Socket) => s.readableEnded && s.writableFinished;
-      socket.once("close", () => done(socket) || upstream.destroy());
-      upstream.once("close", () => done(upstream) || socket.destroy());
-      if (initial.length > 0) upstream.write(initial);
-      socket.pipe(upstream);
-      upstream.pipe(socket);
-      socket.resume();
-    },
-    (err) => {
-      log.info("inbound opaque connect failed", { error: String(err) });
-      socket.destroy();
-    },
-  );
+    onConnectError: (err) =>
+      log.info("inbound opaque connect failed", { error: String(err) }),
+  });
 }

@@ -9,7 +9,7 @@ import net from "node:net";
 import { serveH1 } from "../http/h1/server.ts";
 import { H2Server } from "../http/h2/server.ts";
 import type { HttpService } from "../http/message.ts";
-import { connectTcp } from "../transport/connect.ts";
+import { forwardTcp, listen, splitHostPort } from "../transport/opaque.ts";
 import { detect } from "../transport/detect.ts";
 import type { OutboundLog } from "./runtime.ts";
 
@@ -48,31 +48,6 @@ export interface OutboundListener {
   drain(): Promise<void>;
   /** Destroys every connection now. */
   close(): void;
-}
-
-/** Parses "host:port" / "[v6]:port". */
-export function splitHostPort(addr: string): { host: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(addr) ?? /^([^:]+):(\d+)$/.exec(addr);
-  if (!m) {
-    throw new TypeError(`Cannot parse address: current value is "${addr}"`);
-  }
-  return { host: m[1]!, port: Number(m[2]) };
-}
-
-/** Binds `server` to "host:port" and returns the bound address. */
-async function listen(
-  server: net.Server,
-  addr: string,
-): Promise<net.AddressInfo> {
-  const { host, port } = splitHostPort(addr);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ host, port }, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  return server.address() as net.AddressInfo;
 }
 
 /** Starts the outbound listener (linkerd outbound proxy accept path). */
@@ -178,33 +153,13 @@ function forwardOpaque(
     return;
   }
   const { host, port } = splitHostPort(opts.opaqueTarget);
-  // A FIN from one side only ends the other side's writes; bytes keep
-  // flowing the other way (linkerd `duplex` shuts down one half at a time).
-  socket.allowHalfOpen = true;
-  connectTcp(host, port, { timeoutMs: opts.connectTimeoutMs ?? 1000 }).then(
-    (upstream) => {
-      if (socket.destroyed) {
-        upstream.destroy();
-        return;
-      }
-      upstream.allowHalfOpen = true;
-      upstream.on("error", () => socket.destroy());
-      socket.on("error", () => upstream.destroy());
-      // Each socket closes by itself once both of its halves are done; one
-      // that closes before that (a reset, an error) takes the other down.
-      const done = (s: net.Socket) => s.readableEnded && s.writableFinished;
-      socket.once("close", () => done(socket) || upstream.destroy());
-      upstream.once("close", () => done(upstream) || socket.destroy());
-      if (initial.length > 0) upstream.write(initial);
-      socket.pipe(upstream);
-      upstream.pipe(socket);
-      socket.resume();
-    },
-    (err) => {
-      opts.log.info("opaque connect failed", { error: String(err) });
-      socket.destroy();
-    },
-  );
+  forwardTcp(socket, initial, {
+    host,
+    port,
+    timeoutMs: opts.connectTimeoutMs ?? 1000,
+    onConnectError: (err) =>
+      opts.log.info("opaque connect failed", { error: String(err) }),
+  });
 }
 
 /** Options for {@linkcode startTcpForward}. */
