@@ -8,6 +8,10 @@
  * installed: req/s direct and through Petrel, Petrel's CPU µs per request
  * (from /proc), and the latency Petrel adds (p50/p99) at a fixed 2 000 req/s
  * from an open-loop generator.
+ *
+ * `--access-log json|apache` runs Petrel with `LINKERD2_PROXY_ACCESS_LOG`
+ * set and its stderr sent to /dev/null (the access log's own cost, without
+ * a terminal's).
  */
 import net from "node:net";
 import { type Peer, startPeer } from "../tests/support/proc.ts";
@@ -15,6 +19,8 @@ import { type Peer, startPeer } from "../tests/support/proc.ts";
 const args = Deno.args;
 const seconds = Number(args[args.indexOf("--seconds") + 1] || 5);
 const ROOT = new URL("..", import.meta.url).pathname;
+const accessLogAt = args.indexOf("--access-log");
+const accessLog = accessLogAt >= 0 ? args[accessLogAt + 1] ?? "json" : "";
 
 function has(cmd: string): boolean {
   try {
@@ -154,16 +160,26 @@ async function startPetrel(
     `${dir}/petrel.yaml`,
     `outbound: { listen: 127.0.0.1:0 }\nadmin: { listen: 127.0.0.1:0 }\nservices:\n${services}`,
   );
-  const peer = await startPeer(Deno.execPath(), [
-    "run",
-    "-A",
-    `${ROOT}main.ts`,
-    "--config",
-    `${dir}/petrel.yaml`,
-  ], {
-    env: { LINKERD2_PROXY_LOG: "error" },
-    startTimeoutMs: 30_000,
-  });
+  const deno = [Deno.execPath(), "run", "-A", `${ROOT}main.ts`];
+  const config = ["--config", `${dir}/petrel.yaml`];
+  // With the access log on, stderr goes to /dev/null (exec keeps the pid).
+  const peer = accessLog === ""
+    ? await startPeer(deno[0]!, [...deno.slice(1), ...config], {
+      env: { LINKERD2_PROXY_LOG: "error" },
+      startTimeoutMs: 30_000,
+    })
+    : await startPeer("sh", [
+      "-c",
+      'exec "$0" "$@" 2>/dev/null',
+      ...deno,
+      ...config,
+    ], {
+      env: {
+        LINKERD2_PROXY_LOG: "error",
+        LINKERD2_PROXY_ACCESS_LOG: accessLog,
+      },
+      startTimeoutMs: 30_000,
+    });
   return {
     peer,
     port: peer.port,
@@ -281,7 +297,9 @@ if (has("h2load") && has("nghttpd")) {
 }
 
 console.log(
-  `\nPetrel load benchmark (${seconds}s per run, ${new Date().toISOString()})`,
+  `\nPetrel load benchmark (${seconds}s per run, access log ${
+    accessLog || "off"
+  }, ${new Date().toISOString()})`,
 );
 for (const [name, row] of Object.entries(results)) {
   console.log(`\n${name}`);

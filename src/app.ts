@@ -5,7 +5,9 @@
  *
  * @module
  */
+import { accessLogOf, type AccessLogWrite } from "./access_log.ts";
 import { startAdmin } from "./admin/server.ts";
+import { DashboardStateBuilder, ErrorRing } from "./admin/state.ts";
 import type { Config, FileConfig } from "./config/config.ts";
 import { watchConfigFile } from "./config/watch.ts";
 import { CompositeDiscovery } from "./discovery/mod.ts";
@@ -21,6 +23,7 @@ import {
   startTcpForward,
 } from "./outbound/listener.ts";
 import type { OutboundCtx } from "./outbound/runtime.ts";
+import type { HttpServerExtras } from "./outbound/http/server.ts";
 import { mkHttpSidecar } from "./outbound/sidecar.ts";
 import { LocalIdentity } from "./tls/identity.ts";
 
@@ -30,6 +33,8 @@ export interface AppOptions {
   env?: Record<string, string>;
   /** A logger to use instead of one built from `config.logLevel`. */
   logger?: Logger;
+  /** Where access-log lines go when `config.accessLog` is set. @default {stderr} */
+  accessLogWrite?: AccessLogWrite;
 }
 
 /** A running Petrel. */
@@ -73,7 +78,12 @@ export async function buildApp(
     ...(primary === undefined ? {} : { primary }),
   });
   const o = config.outbound;
-  const ctx: OutboundCtx = {
+  const accessLog = accessLogOf(config.accessLog, opts.accessLogWrite);
+  const errors = new ErrorRing();
+  let currentFile = config.file;
+  const ctx: OutboundCtx & HttpServerExtras = {
+    accessLog,
+    onRescue: (e) => errors.push(e),
     settings: {
       connectTimeoutMs: o.connectTimeoutMs,
       connectBackoff: o.connectBackoff,
@@ -141,6 +151,7 @@ export async function buildApp(
         informationalHeaders: !o.disableInformationalHeaders,
         log: log.child("inbound"),
         observer: tlsMetrics,
+        accessLog,
       });
       listeners.push(listener);
       inbound = { host: listener.host, port: listener.port };
@@ -157,6 +168,7 @@ export async function buildApp(
       initial: config.file,
       onConfig: (file: FileConfig) => {
         discovery.update(file);
+        currentFile = file;
         log.info("config reloaded", { path, services: file.services.length });
       },
       onError: (err: Error) => {
@@ -202,6 +214,15 @@ export async function buildApp(
     shutdownEnabled: config.admin.shutdownEnabled,
     onShutdown: () => void shutdown(),
     env: opts.env ?? {},
+    state: new DashboardStateBuilder(metrics, {
+      services: () =>
+        currentFile.services.map((s) => ({
+          name: s.name,
+          protocol: s.protocol,
+          endpoints: s.endpoints.map((e) => e.addr),
+        })),
+      recentErrors: () => errors.list(),
+    }),
   });
 
   const main = listeners[0]!;

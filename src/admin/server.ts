@@ -7,6 +7,8 @@
  */
 import type { Logger } from "../log.ts";
 import type { ProxyMetrics } from "../metrics/registry.ts";
+import { DASHBOARD_HTML } from "./dashboard.ts";
+import type { DashboardStateBuilder } from "./state.ts";
 
 /** What the admin routes need from the proxy (linkerd `Admin::new`). */
 export interface AdminHandlerOptions {
@@ -25,6 +27,8 @@ export interface AdminHandlerOptions {
    * @default {the process environment, read per request}
    */
   env?: Record<string, string> | undefined;
+  /** Serves the dashboard (`GET /`) and `GET /state.json`; absent: both 404. */
+  state?: DashboardStateBuilder | undefined;
 }
 
 /** Options of {@linkcode startAdmin}. */
@@ -248,6 +252,21 @@ export function adminHandler(opts: AdminHandlerOptions): AdminHandler {
         return envResponse(req, opts);
       case "/shutdown":
         return shutdownResponse(req, client, opts);
+      case "/":
+        if (opts.state === undefined) return text(404, "");
+        if (!isGet(req)) return methodNotAllowed("GET, HEAD");
+        return new Response(DASHBOARD_HTML, {
+          headers: {
+            "content-type": "text/html; charset=utf-8",
+            "cache-control": "no-store",
+          },
+        });
+      case "/state.json":
+        if (opts.state === undefined) return text(404, "");
+        if (!isGet(req)) return methodNotAllowed("GET, HEAD");
+        return new Response(JSON.stringify(await opts.state.state()), {
+          headers: { "content-type": JSON_MIME, "cache-control": "no-store" },
+        });
       default:
         return text(404, "");
     }

@@ -140,5 +140,16 @@ export function endpointOf(wa: WeightedAddr): DiscoveredEndpoint {
   };
   const h2 = wa.protocol_hint?.protocol === "h2" ||
     (wa.protocol_hint?.h2 !== undefined && wa.protocol_hint?.h2 !== null);
+  const inboundPort = wa.protocol_hint?.opaque_transport?.inbound_port ?? 0;
+  if (h2 || inboundPort > 0) {
+    return {
+      meta: {
+        ...meta,
+        ...(h2 ? { meshed: true } : {}),
+        ...(inboundPort > 0 ? { opaqueTransportPort: inboundPort } : {}),
+      },
+      h2,
+    };
+  }
   return { meta, h2 };
 }

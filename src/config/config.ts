@@ -65,6 +65,8 @@ export interface EndpointConfig {
   /** Expected TLS identity; the service's `identity` when the endpoint has none. */
   readonly identity?: string;
   readonly weight?: number;
+  /** The endpoint is a Petrel/linkerd proxy: HTTP/1 goes to it over HTTP/2 (`l5d-orig-proto`). */
+  readonly meshed?: boolean;
 }
 
 /** One service of the YAML file: a logical authority and its endpoints. */
@@ -194,6 +196,8 @@ export interface Config {
   readonly shutdownGracePeriodMs: number;
   /** Log filter directives (linkerd `LINKERD2_PROXY_LOG`). */
   readonly logLevel: string;
+  /** The access log format (linkerd `LINKERD2_PROXY_ACCESS_LOG`); absent = off. */
+  readonly accessLog?: "apache" | "json";
   /** The YAML file given by `--config` or `PETREL_CONFIG`; absent = the embedded default. */
   readonly configPath?: string;
   /** The YAML file as parsed at start-up (its services feed `ConfigDiscovery`). */

@@ -37,6 +37,7 @@ import {
 } from "./parse.ts";
 import { parseConfigYaml } from "./yaml.ts";
 import { INBOUND_POLICIES, type InboundPolicy } from "../inbound/policy.ts";
+import { ENV_ACCESS_LOG, parseAccessLogFormat } from "../access_log.ts";
 
 /** linkerd `ENV_OUTBOUND_LISTEN_ADDR`. */
 export const ENV_OUTBOUND_LISTEN_ADDR = "LINKERD2_PROXY_OUTBOUND_LISTEN_ADDR";
@@ -267,9 +268,12 @@ export function parseConfig(
   };
   const identity = identityConfig(env, file.identity);
   const inbound = inboundConfig(env, file.inbound, identity);
+  // A bad value prints an error and leaves the log off (linkerd).
+  const accessLog = parseAccessLogFormat(get(ENV_ACCESS_LOG));
   const config: Config = {
     outbound,
     admin,
+    ...(accessLog === undefined ? {} : { accessLog }),
     ...(identity === undefined ? {} : { identity }),
     ...(inbound === undefined ? {} : { inbound }),
     ...controlPlaneConfig(env, identity),

@@ -120,6 +120,7 @@ const ENDPOINT_FIELDS: readonly Field[] = [
   { key: "addr", required: true, parse: endpointAddr },
   { key: "identity", parse: identity },
   { key: "weight", parse: count("weight", 0xffff_ffff) },
+  { key: "meshed", parse: bool },
 ];
 
 const endpointObject = objectOf<EndpointConfig>(ENDPOINT_FIELDS, (obj) => {
@@ -148,6 +149,7 @@ const SERVICE_FIELDS: readonly Field[] = [
   { key: "identity", parse: identity },
   { key: "routes", parse: listOf(routeDraft) },
   { key: "failureAccrual", parse: failureAccrual },
+  { key: "meshed", parse: bool },
 ];
 
 const service = objectOf<ServiceConfig>(
@@ -158,9 +160,13 @@ const service = objectOf<ServiceConfig>(
     const endpoints = (obj.endpoints as EndpointConfig[]).map((ep, i) => {
       const at = locAt(node, loc, ctx, ["endpoints", i]);
       checkUnique(seen, ep.addr, "endpoint", at, ctx);
-      return ep.identity === undefined && defaultIdentity !== undefined
+      const out = ep.identity === undefined && defaultIdentity !== undefined
         ? { ...ep, identity: defaultIdentity }
         : ep;
+      // `meshed: true` on the service applies to endpoints that say nothing.
+      return obj.meshed === true && ep.meshed === undefined
+        ? { ...out, meshed: true }
+        : out;
     });
     const name = obj.name as string;
     const routes = buildRoutes(

@@ -25,6 +25,17 @@ export interface EndpointMeta {
   readonly identity?: string;
   /** Discovery weight (linkerd parses it but P2C ignores it). */
   readonly weight?: number;
+  /**
+   * The endpoint is another Petrel or linkerd proxy (linkerd
+   * `ProtocolHint::Http2`): HTTP/1 requests travel to it as HTTP/2 streams
+   * with `l5d-orig-proto` (reference §8.4–8.5).
+   */
+  readonly meshed?: boolean;
+  /**
+   * The endpoint's inbound proxy port for opaque TCP with the transport
+   * header (linkerd `protocol_hint.opaque_transport.inbound_port`, §9.4).
+   */
+  readonly opaqueTransportPort?: number;
 }
 
 /**

@@ -171,8 +171,10 @@ export class ConfigDiscovery implements Disposable {
         port: number;
         identity?: string;
         weight?: number;
+        meshed?: boolean;
       } = { addr, host, port: ep.port };
       if (ep.identity !== undefined) meta.identity = ep.identity;
+      if (ep.meshed === true) meta.meshed = true;
       if (ep.weight !== undefined) meta.weight = ep.weight;
       endpoints.push(meta);
     };

@@ -14,6 +14,7 @@ import { StreamResetError } from "../errors.ts";
 import { H1Pool } from "../http/h1/pool.ts";
 import { H2Client } from "../http/h2/client.ts";
 import { L5D_PROXY_CONNECTION, L5D_PROXY_ERROR } from "../http/headers.ts";
+import { downgradeRequest, markDowngradedResponse } from "../http/orig_proto.ts";
 import type {
   HeaderMap,
   HttpRequest,
@@ -21,6 +22,7 @@ import type {
   HttpService,
 } from "../http/message.ts";
 import { encodeGrpcMessage, errorResponse, isGrpc } from "../http/respond.ts";
+import type { AccessLog } from "../access_log.ts";
 import type { OutboundLog } from "../outbound/runtime.ts";
 import { L5D_CLIENT_ID } from "../tls/names.ts";
 import { connectTcp } from "../transport/connect.ts";
@@ -40,6 +42,8 @@ export interface InboundHttpOptions {
   /** Add `l5d-proxy-error` to synthetic responses. @default {true} */
   informationalHeaders?: boolean;
   log: OutboundLog;
+  /** One access-log line per request (linkerd installs it inbound); absent = off. */
+  accessLog?: AccessLog | undefined;
 }
 
 /** The inbound HTTP services and the application clients they share. */
@@ -48,6 +52,7 @@ export class InboundHttp implements Disposable {
   readonly #h2: H2Client;
   readonly #info: boolean;
   readonly #log: OutboundLog;
+  readonly #accessLog: AccessLog | undefined;
   /** The service for connections without a verified identity. */
   readonly anonymous: HttpService;
 
@@ -66,6 +71,7 @@ export class InboundHttp implements Disposable {
     this.#h2 = new H2Client(addr, { connect });
     this.#info = opts.informationalHeaders ?? true;
     this.#log = opts.log;
+    this.#accessLog = opts.accessLog;
     this.anonymous = this.forClient(undefined);
   }
 
@@ -91,10 +97,12 @@ export class InboundHttp implements Disposable {
       });
       return response;
     };
-    return function inboundService(req: HttpRequest): Promise<HttpResponse> {
+    function inboundService(req: HttpRequest): Promise<HttpResponse> {
       const headers = req.headers;
       if (headers[L5D_CLIENT_ID] !== undefined) delete headers[L5D_CLIENT_ID];
       if (clientId !== undefined) headers[L5D_CLIENT_ID] = clientId;
+      // HTTP/1 carried over HTTP/2 by the peer proxy goes back to HTTP/1.
+      const orig = downgradeRequest(req);
       const client = req.version === "HTTP/2" && !req.ext.upgrade ? h2 : h1;
       let p: Promise<HttpResponse>;
       try {
@@ -102,8 +110,14 @@ export class InboundHttp implements Disposable {
       } catch (err) {
         p = Promise.reject(err);
       }
-      return p.catch((err) => rescue(req, err));
-    };
+      p = p.catch((err) => rescue(req, err));
+      return orig === undefined
+        ? p
+        : p.then((rsp) => markDowngradedResponse(rsp, orig));
+    }
+    return this.#accessLog === undefined
+      ? inboundService
+      : this.#accessLog.wrap(inboundService, clientId);
   }
 
   /**

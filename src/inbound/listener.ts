@@ -58,6 +58,8 @@ export interface InboundListenerOptions {
   informationalHeaders?: boolean;
   log: OutboundLog;
   observer?: InboundObserver | undefined;
+  /** One access-log line per HTTP request (`LINKERD2_PROXY_ACCESS_LOG`); absent = off. */
+  accessLog?: import("../access_log.ts").AccessLog | undefined;
 }
 
 /** A running inbound listener (same shape as the outbound one). */

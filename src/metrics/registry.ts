@@ -73,6 +73,16 @@ export interface HttpEndpointLabels {
   dstLabels?: Record<string, string> | undefined;
 }
 
+/** Labels of {@linkcode ProxyMetrics.origProto}. */
+export interface OrigProtoLabels {
+  /** "outbound" (upgraded) or "inbound" (downgraded). */
+  direction: string;
+  /** The endpoint (outbound) or the application (inbound), `ip:port`. */
+  targetAddr: string;
+  /** The `l5d-orig-proto` version, "HTTP/1.1" or "HTTP/1.0". */
+  origProto: string;
+}
+
 /** Labels of one side of a connection (linkerd `transport-metrics` labels). */
 export interface TransportLabels {
   /** `direction` label, "outbound" or "inbound". */
@@ -611,6 +621,7 @@ export class ProxyMetrics {
   readonly #transports = new Map<string, TransportSeries>();
   readonly #balancers = new Map<string, BalancerSeries>();
   readonly #httpErrors: Counter<"error">;
+  readonly #origProto: Counter<"direction" | "target_addr" | "orig_proto">;
   readonly #detect: Counter<"result">;
   #routes: RouteMetricFamilies | undefined;
 
@@ -659,6 +670,14 @@ export class ProxyMetrics {
       help:
         "The total number of outbound HTTP requests that could not be processed due to a proxy error.",
       labelNames: ["error"],
+      registers,
+    });
+
+    this.#origProto = new Counter({
+      name: "http_orig_proto_requests_total",
+      help:
+        "HTTP/1 requests carried over HTTP/2 between proxies with l5d-orig-proto (outbound: upgraded; inbound: downgraded).",
+      labelNames: ["direction", "target_addr", "orig_proto"],
       registers,
     });
 
@@ -881,6 +900,19 @@ export class ProxyMetrics {
   /** Counts one request failed by the proxy (`outbound_http_errors_total`). */
   httpError(kind: string): void {
     this.#httpErrors.inc({ error: kind });
+  }
+
+  /**
+   * Counts one HTTP/1 request carried over HTTP/2 with `l5d-orig-proto`
+   * (`http_orig_proto_requests_total`; linkerd has no counterpart, its
+   * endpoint metrics do not tell upgraded traffic apart).
+   */
+  origProto(labels: OrigProtoLabels): void {
+    this.#origProto.inc({
+      direction: labels.direction,
+      target_addr: labels.targetAddr,
+      orig_proto: labels.origProto,
+    });
   }
 
   /**

@@ -27,6 +27,12 @@ import type {
   HttpResponse,
   HttpService,
 } from "../../http/message.ts";
+import {
+  canUpgrade,
+  restoreResponse,
+  upgradeRequest,
+} from "../../http/orig_proto.ts";
+import type { OrigProtoLabels } from "../../metrics/registry.ts";
 import { connectTls } from "../../tls/client.ts";
 import { connectTcp } from "../../transport/connect.ts";
 import type { HttpEndpointMetrics, OutboundCtx } from "../runtime.ts";
@@ -216,15 +222,41 @@ class Endpoint implements HttpEndpoint {
   #connectH1 = () => this.#connect(H1_ALPN);
   #connectH2 = () => this.#connect(H2_ALPN);
 
+  #h2Client(): H2Client {
+    return this.#h2 ??= new H2Client(this.addr, { connect: this.#connectH2 });
+  }
+
+  /**
+   * Sends an HTTP/1 request to a meshed endpoint as an HTTP/2 stream with
+   * `l5d-orig-proto`, on the endpoint's one multiplexed connection, and
+   * removes the header from the response (linkerd `orig_proto::Upgrade`,
+   * chosen by `ProtocolHint::Http2`, reference §8.4–8.5).
+   */
+  #upgraded(req: HttpRequest): Promise<HttpResponse> {
+    const up = upgradeRequest(req);
+    const metrics = this.#ctx.metrics as {
+      origProto?(labels: OrigProtoLabels): void;
+    };
+    metrics.origProto?.({
+      direction: "outbound",
+      targetAddr: this.addr,
+      origProto: req.version,
+    });
+    return this.#h2Client().request(up).then(restoreResponse);
+  }
+
+  #request(req: HttpRequest): Promise<HttpResponse> {
+    if (this.#target.meta.meshed === true && canUpgrade(req)) {
+      return this.#upgraded(req);
+    }
+    return this.#client(req).request(req);
+  }
+
   #client(req: HttpRequest): H1Pool | H2Client {
     const p = this.#target.protocol;
     const h2 = p === "http2" ||
       (p === "auto" && req.version === "HTTP/2" && !req.ext.upgrade);
-    if (h2 && !req.ext.upgrade) {
-      return this.#h2 ??= new H2Client(this.addr, {
-        connect: this.#connectH2,
-      });
-    }
+    if (h2 && !req.ext.upgrade) return this.#h2Client();
     return this.#h1 ??= new H1Pool(this.addr, {
       connect: this.#connectH1,
       idleTimeoutMs: this.#ctx.settings.http1PoolIdleTimeoutMs,
@@ -240,7 +272,7 @@ class Endpoint implements HttpEndpoint {
     m.request();
     this.#pending++;
     const start = hooks?.sentAtMs ?? performance.now();
-    return this.#client(req).request(req).then(
+    return this.#request(req).then(
       (rsp) => {
         this.#pending--;
         // response_total/latency once both the class and the first frame are known.

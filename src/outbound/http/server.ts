@@ -12,7 +12,32 @@ import type {
   HttpService,
 } from "../../http/message.ts";
 import { errorResponse } from "../../http/respond.ts";
+import type { AccessLog } from "../../access_log.ts";
 import type { OutboundCtx } from "../runtime.ts";
+
+/** A rescued error, as the admin dashboard's recent-errors list shows it. */
+export interface RescuedError {
+  /** Wall-clock time, ms since the epoch. */
+  timeMs: number;
+  /** The `ProxyError` kind (`failfast`, `loadshed`, ...). */
+  kind: string;
+  message: string;
+  /** The synthetic response's status. */
+  status: number;
+  authority: string;
+  path: string;
+}
+
+/**
+ * Optional extras of the outermost layer, carried on the outbound context
+ * object (they belong in `OutboundCtx`; kept here so it stays unchanged).
+ */
+export interface HttpServerExtras {
+  /** One access-log line per request; absent = no layer at all. */
+  readonly accessLog?: AccessLog | undefined;
+  /** Told about every rescued error (the admin dashboard's ring buffer). */
+  readonly onRescue?: ((e: RescuedError) => void) | undefined;
+}
 
 /**
  * Wraps the logical stack: sheds load above `maxInFlight`, and rescues every
@@ -21,9 +46,10 @@ import type { OutboundCtx } from "../runtime.ts";
  * stream is reset with the same code (linkerd §8.1).
  */
 export function newHttpServer(
-  ctx: OutboundCtx,
+  ctx: OutboundCtx & HttpServerExtras,
 ): (inner: HttpService) => HttpService {
   const { maxInFlight, informationalHeaders } = ctx.settings;
+  const { accessLog, onRescue } = ctx;
   return (inner) => {
     let inFlight = 0;
     const rescue = (req: HttpRequest, err: unknown): HttpResponse => {
@@ -34,6 +60,14 @@ export function newHttpServer(
         informationalHeaders,
       });
       ctx.metrics.httpError(rescue.kind);
+      onRescue?.({
+        timeMs: Date.now(),
+        kind: rescue.kind,
+        message: rescue.message,
+        status: response.status,
+        authority: req.authority,
+        path: req.path,
+      });
       ctx.log.info(
         req.version === "HTTP/2" && response.headers["grpc-status"]
           ? "gRPC request failed"
@@ -42,7 +76,7 @@ export function newHttpServer(
       );
       return response;
     };
-    return function serverService(req: HttpRequest): Promise<HttpResponse> {
+    function serverService(req: HttpRequest): Promise<HttpResponse> {
       if (inFlight >= maxInFlight) {
         return Promise.resolve(
           rescue(req, new LoadShedError("max in-flight requests reached")),
@@ -65,6 +99,9 @@ export function newHttpServer(
           return rescue(req, err);
         },
       );
-    };
+    }
+    return accessLog === undefined
+      ? serverService
+      : accessLog.wrap(serverService);
   };
 }
