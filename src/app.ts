@@ -22,7 +22,7 @@ import {
   startOutboundListener,
   startTcpForward,
 } from "./outbound/listener.ts";
-import type { OutboundCtx } from "./outbound/runtime.ts";
+import type { LiveBalancer, OutboundCtx } from "./outbound/runtime.ts";
 import type { HttpServerExtras } from "./outbound/http/server.ts";
 import { mkHttpSidecar } from "./outbound/sidecar.ts";
 import { LocalIdentity } from "./tls/identity.ts";
@@ -81,6 +81,7 @@ export async function buildApp(
   const accessLog = accessLogOf(config.accessLog, opts.accessLogWrite);
   const errors = new ErrorRing();
   let currentFile = config.file;
+  const balancers = new Set<LiveBalancer>();
   const ctx: OutboundCtx & HttpServerExtras = {
     accessLog,
     onRescue: (e) => errors.push(e),
@@ -99,6 +100,7 @@ export async function buildApp(
     metrics,
     log: log.child("outbound"),
     random: Math.random,
+    balancers,
     tls: { identity, observer: tlsMetrics },
   };
   const sidecar = mkHttpSidecar(ctx);
@@ -222,6 +224,19 @@ export async function buildApp(
           endpoints: s.endpoints.map((e) => e.addr),
         })),
       recentErrors: () => errors.list(),
+      endpoints: function* () {
+        for (const b of balancers) {
+          for (const ep of b.pool.endpoints()) {
+            yield {
+              backend: b.logical,
+              addr: ep.key,
+              state: ep.state.kind,
+              inFlight: ep.inFlight,
+              costMs: ep.load(),
+            };
+          }
+        }
+      },
     }),
   });
 

@@ -66,6 +66,12 @@ Deno.test("dashboard: GET / and /state.json while traffic flows", async () => {
     assert.ok(eps.some((e) => e.requestRate > 0), JSON.stringify(eps));
     for (const e of eps) {
       if (e.requests > 0) assert.ok(e.p50Ms !== null && e.p50Ms > 0);
+      // Live pool state and Peak-EWMA cost from the balancer itself.
+      assert.equal(e.state, "ready", JSON.stringify(e));
+      assert.ok(
+        typeof e.costMs === "number" && e.costMs > 0,
+        JSON.stringify(e),
+      );
     }
     assert.ok(s1.balancers.some((x) => x.backend === "web.test:80"));
     const err = s2.recentErrors.at(-1);

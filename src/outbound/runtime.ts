@@ -74,6 +74,19 @@ export interface OutboundSettings {
   informationalHeaders: boolean;
 }
 
+/** What the admin dashboard reads from a live balancer. */
+export interface LiveBalancer {
+  readonly logical: string;
+  readonly pool: {
+    endpoints(): Iterable<{
+      readonly key: string;
+      readonly state: { readonly kind: string };
+      readonly inFlight: number;
+      load(): number;
+    }>;
+  };
+}
+
 /** The outbound runtime (linkerd `Outbound { config, runtime }`). */
 export interface OutboundCtx {
   readonly settings: OutboundSettings;
@@ -82,6 +95,8 @@ export interface OutboundCtx {
   readonly log: OutboundLog;
   /** Randomness for balancing; injectable for tests. */
   readonly random: () => number;
+  /** Live balancers register here for the admin dashboard (optional). */
+  readonly balancers?: Set<LiveBalancer>;
   /**
    * Mesh TLS for endpoints that have an identity (linkerd meshtls client):
    * the local identity and the handshake observer. Absent: such endpoints

@@ -45,7 +45,7 @@ import type {
 import type { HttpRequest, HttpResponse } from "../../http/message.ts";
 import type { HttpBalancerMetrics } from "../../metrics/registry.ts";
 import type { Watch } from "../../svc/watch.ts";
-import type { OutboundCtx } from "../runtime.ts";
+import type { LiveBalancer, OutboundCtx } from "../runtime.ts";
 import type { EndpointTarget, HttpEndpoint } from "./endpoint.ts";
 
 /** The target of a concrete stack (linkerd `Concrete`). */
@@ -130,6 +130,7 @@ class Waiting implements Queued {
 export class Balancer implements Disposable {
   readonly #ctx: OutboundCtx;
   readonly #target: ConcreteTarget;
+  readonly #live: Set<LiveBalancer> | undefined;
   readonly #pool: P2cPool<HttpEndpoint, PoolMeta>;
   readonly #queue: PoolQueue<Waiting>;
   readonly #metrics: HttpBalancerMetrics | undefined;
@@ -193,6 +194,8 @@ export class Balancer implements Disposable {
     });
     this.#update(initial);
     this.#sub = target.state.subscribe((s) => this.#update(s));
+    this.#live = ctx.balancers;
+    this.#live?.add(this);
   }
 
   /** Endpoints in the pool (not counting removed ones still draining). */
@@ -229,7 +232,13 @@ export class Balancer implements Disposable {
     return this.#call(req, 0);
   }
 
+  /** The logical service this balancer serves. */
+  get logical(): string {
+    return this.#target.logical;
+  }
+
   [Symbol.dispose](): void {
+    this.#live?.delete(this);
     this.#sub[Symbol.dispose]();
     this.#queue[Symbol.dispose]();
     this.#pool[Symbol.dispose]();
