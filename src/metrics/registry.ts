@@ -591,6 +591,9 @@ const PROCESS_EXCLUDED = [
   "nodejs_active_handles_total",
   "nodejs_active_requests",
   "nodejs_active_requests_total",
+  // A gauge named `_total` (prom-client's naming), which promtool rejects;
+  // nodejs_active_resources carries the same numbers.
+  "nodejs_active_resources_total",
 ];
 
 let processRegistry: Registry | undefined;
