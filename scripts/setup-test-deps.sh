@@ -3,6 +3,8 @@
 set -euo pipefail
 need=()
 command -v curl >/dev/null || need+=(curl)
+command -v openssl >/dev/null || need+=(openssl)
+command -v ss >/dev/null || need+=(iproute2)
 command -v nghttp >/dev/null || need+=(nghttp2-client)
 command -v wrk >/dev/null || need+=(wrk)
 command -v nghttpd >/dev/null || need+=(nghttp2-server)

@@ -9,6 +9,11 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import net from "node:net";
+import tls from "node:tls";
+import {
+  encodeTransportHeader,
+  TRANSPORT_ALPN,
+} from "../src/transport/transport_header.ts";
 import { type BackendRequest, startHttpBackend } from "./support/backend.ts";
 import { makePki, meshIdentity, type TestPki } from "./support/certs.ts";
 import { startPetrel, type TestPetrel } from "./support/petrel.ts";
@@ -257,8 +262,7 @@ Deno.test("orig-proto: curl HTTP/1.1 and HTTP/1.0 see the same bytes as over pla
       if (path.startsWith("/fixed")) assert.match(head, /content-length: \d+/);
       else if (!h10) {
         assert.match(head, /transfer-encoding: chunked/, c.join(" "));
-      }
-      else assert.doesNotMatch(head, /transfer-encoding|content-length/);
+      } else assert.doesNotMatch(head, /transfer-encoding|content-length/);
       // The app's HTTP/1 request did not carry the header either.
       assert.ok(!a.seen[0]!.text.includes("l5d-orig-proto"));
     }
@@ -319,5 +323,113 @@ Deno.test("orig-proto: a WebSocket upgrade to a meshed endpoint keeps HTTP/1 acr
     assert.equal(await metric(hop.client, "http_orig_proto_requests_total"), 0);
   } finally {
     await ws.close();
+  }
+});
+
+/** A line-echo TCP server that records every byte it received. */
+async function startLineEcho() {
+  let received = "";
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on("error", () => {});
+    s.on("close", () => sockets.delete(s));
+    s.on("data", (c: Buffer) => {
+      received += c.toString();
+      s.write(c);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    get received() {
+      return received;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** mTLS to `port` as `leaf`, offering `alpn`; writes `pre` then `line`, resolves with the echoed line and the negotiated ALPN. */
+function tlsEcho(
+  port: number,
+  pki: TestPki,
+  leaf: { certPem: string; keyPem: string },
+  alpn: string[],
+  pre: Uint8Array,
+  line: string,
+): Promise<{ echoed: string; alpn: string | false }> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({
+      host: "127.0.0.1",
+      port,
+      servername: SERVER_ID,
+      ca: pki.anchorPem,
+      cert: leaf.certPem,
+      key: leaf.keyPem,
+      checkServerIdentity: () => undefined,
+      ...(alpn.length > 0 ? { ALPNProtocols: alpn } : {}),
+    });
+    let echoed = "";
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error("no echo"));
+    }, 5000);
+    s.on("secureConnect", () => {
+      if (pre.length > 0) s.write(pre);
+      s.write(line);
+    });
+    s.on("data", (c: Buffer) => {
+      echoed += c.toString();
+      if (echoed.endsWith("\n")) {
+        clearTimeout(timer);
+        const negotiated = s.alpnProtocol ?? false;
+        s.destroy();
+        resolve({ echoed, alpn: negotiated });
+      }
+    });
+    s.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+Deno.test("transport header: opaque TCP with ALPN transport.l5d.io/v1 reaches the port it names; a peer without the ALPN sends plain bytes", async () => {
+  await using pki = await makePki();
+  const echo = await startLineEcho();
+  const other = await startLineEcho();
+  await using hop = await startHop(pki, other.port);
+  try {
+    const leaf = await pki.issue(CLIENT_ID);
+    const tagged = await tlsEcho(
+      hop.inboundPort,
+      pki,
+      leaf,
+      [TRANSPORT_ALPN],
+      encodeTransportHeader({ port: echo.port }),
+      "tagged line\n",
+    );
+    assert.deepEqual(tagged, { echoed: "tagged line\n", alpn: TRANSPORT_ALPN });
+    // The application saw the bytes only, never the header.
+    assert.equal(echo.received, "tagged line\n");
+    assert.equal(other.received, "");
+
+    const plain = await tlsEcho(
+      hop.inboundPort,
+      pki,
+      leaf,
+      [],
+      new Uint8Array(0),
+      "plain line\n",
+    );
+    assert.deepEqual(plain, { echoed: "plain line\n", alpn: false });
+    assert.equal(other.received, "plain line\n");
+  } finally {
+    await echo.close();
+    await other.close();
   }
 });

@@ -14,7 +14,10 @@ import { StreamResetError } from "../errors.ts";
 import { H1Pool } from "../http/h1/pool.ts";
 import { H2Client } from "../http/h2/client.ts";
 import { L5D_PROXY_CONNECTION, L5D_PROXY_ERROR } from "../http/headers.ts";
-import { downgradeRequest, markDowngradedResponse } from "../http/orig_proto.ts";
+import {
+  downgradeRequest,
+  markDowngradedResponse,
+} from "../http/orig_proto.ts";
 import type {
   HeaderMap,
   HttpRequest,

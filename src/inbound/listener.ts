@@ -17,7 +17,11 @@ import type { HttpRequest, HttpService } from "../http/message.ts";
 import type { OutboundLog } from "../outbound/runtime.ts";
 import type { TlsObserver } from "../tls/errors.ts";
 import type { LocalIdentity } from "../tls/identity.ts";
-import { TlsTerminator } from "../tls/server.ts";
+import { DEFAULT_SERVER_ALPN, TlsTerminator } from "../tls/server.ts";
+import {
+  readTransportHeader,
+  TRANSPORT_ALPN,
+} from "../transport/transport_header.ts";
 import { forwardTcp, listen } from "../transport/opaque.ts";
 import { detect, type Detection } from "../transport/detect.ts";
 import { InboundHttp } from "./http.ts";
@@ -97,6 +101,8 @@ export async function startInboundListener(
       identity: opts.identity,
       handshakeTimeoutMs: detectTimeoutMs,
       observer,
+      // Meshed peers may tag opaque connections with the transport header.
+      alpn: [...DEFAULT_SERVER_ALPN, TRANSPORT_ALPN],
     });
   /** HTTP/2 connections' services, by the client's "ip:port". */
   const h2Services = new Map<string, HttpService>();
@@ -171,6 +177,38 @@ export async function startInboundListener(
     }
   };
 
+  /**
+   * A connection that negotiated `transport.l5d.io/v1`: read the transport
+   * header, then forward the bytes to the application port it names
+   * (linkerd inbound `direct`, reference §9.4).
+   */
+  const serveTagged = (socket: tls.TLSSocket, decision: Decision): void => {
+    if (!decision.allow) {
+      observer?.denied(decision.reason);
+      socket.destroy();
+      return;
+    }
+    readTransportHeader(socket, detectTimeoutMs).then(
+      ({ header, rest }) => {
+        if (socket.destroyed) return;
+        forwardTcp(socket, rest, {
+          host: appHost,
+          port: header.port === 0 ? opts.appPort : header.port,
+          timeoutMs: opts.connectTimeoutMs ?? 300,
+          onConnectError: (err) =>
+            log.info("inbound tagged connect failed", { error: String(err) }),
+        });
+      },
+      (err) => {
+        log.info("inbound transport header failed", {
+          client: `${socket.remoteAddress}:${socket.remotePort}`,
+          error: err instanceof Error ? err.message : String(err),
+        });
+        socket.destroy();
+      },
+    );
+  };
+
   const onConnection = async (socket: net.Socket) => {
     track(socket);
     socket.setNoDelay(true);
@@ -190,10 +228,12 @@ export async function startInboundListener(
     }
     let tlsSocket: tls.TLSSocket;
     let auth: ConnectionAuth;
+    let alpn: string | false;
     try {
       const accepted = await terminator.accept(socket, det.initial);
       tlsSocket = accepted.socket;
       auth = { tls: true, peer: accepted.peer };
+      alpn = accepted.alpn;
     } catch (err) {
       log.info("inbound TLS handshake failed", {
         client: `${socket.remoteAddress}:${socket.remotePort}`,
@@ -205,6 +245,10 @@ export async function startInboundListener(
     // The raw socket carries the TLS one: either closing ends both.
     socket.once("close", () => tlsSocket.destroy());
     tlsSocket.once("close", () => socket.destroy());
+    if (alpn === TRANSPORT_ALPN) {
+      serveTagged(tlsSocket, authorize(policy, auth));
+      return;
+    }
     const inner = await detect(tlsSocket, detectTimeoutMs);
     if (tlsSocket.destroyed) return;
     serve(tlsSocket, inner, authorize(policy, auth));
