@@ -910,8 +910,8 @@ export class ProxyMetrics {
    * (`http_orig_proto_requests_total`; linkerd has no counterpart, its
    * endpoint metrics do not tell upgraded traffic apart).
    */
-  origProto(labels: OrigProtoLabels): void {
-    this.#origProto.inc({
+  origProto(labels: OrigProtoLabels): { inc(): void } {
+    return this.#origProto.labels({
       direction: labels.direction,
       target_addr: labels.targetAddr,
       orig_proto: labels.origProto,

@@ -8,6 +8,7 @@ import type { Discovery } from "../discovery/resolve.ts";
 import type {
   HttpBalancerMetrics,
   HttpBalancerOptions,
+  OrigProtoLabels,
 } from "../metrics/registry.ts";
 import type { RouteMetricFamilies } from "../metrics/route.ts";
 import type { TlsObserver } from "../tls/errors.ts";
@@ -36,6 +37,8 @@ export interface OutboundMetrics {
     tls?: { serverId: string };
   }): HttpEndpointMetrics;
   httpError(kind: string): void;
+  /** HTTP/1 requests carried over HTTP/2 (`http_orig_proto_requests_total`), per target. */
+  origProto?(labels: OrigProtoLabels): { inc(): void };
   /** Route retry/attempt families (optional: test doubles may omit them). */
   readonly routes?: RouteMetricFamilies;
   /** Balancer families per backend (optional: test doubles may omit it). */

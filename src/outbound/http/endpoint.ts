@@ -32,7 +32,6 @@ import {
   restoreResponse,
   upgradeRequest,
 } from "../../http/orig_proto.ts";
-import type { OrigProtoLabels } from "../../metrics/registry.ts";
 import { connectTls } from "../../tls/client.ts";
 import { connectTcp } from "../../transport/connect.ts";
 import type { HttpEndpointMetrics, OutboundCtx } from "../runtime.ts";
@@ -226,6 +225,9 @@ class Endpoint implements HttpEndpoint {
     return this.#h2 ??= new H2Client(this.addr, { connect: this.#connectH2 });
   }
 
+  /** Upgraded-request counters per original version, resolved once. */
+  readonly #origProtoCounts = new Map<string, { inc(): void }>();
+
   /**
    * Sends an HTTP/1 request to a meshed endpoint as an HTTP/2 stream with
    * `l5d-orig-proto`, on the endpoint's one multiplexed connection, and
@@ -234,14 +236,16 @@ class Endpoint implements HttpEndpoint {
    */
   #upgraded(req: HttpRequest): Promise<HttpResponse> {
     const up = upgradeRequest(req);
-    const metrics = this.#ctx.metrics as {
-      origProto?(labels: OrigProtoLabels): void;
-    };
-    metrics.origProto?.({
-      direction: "outbound",
-      targetAddr: this.addr,
-      origProto: req.version,
-    });
+    let count = this.#origProtoCounts.get(req.version);
+    if (count === undefined) {
+      count = this.#ctx.metrics.origProto?.({
+        direction: "outbound",
+        targetAddr: this.addr,
+        origProto: req.version,
+      }) ?? NO_COUNT;
+      this.#origProtoCounts.set(req.version, count);
+    }
+    count.inc();
     return this.#h2Client().request(up).then(restoreResponse);
   }
 
@@ -361,3 +365,5 @@ function onFirstFrame(body: Body, fn: () => void): Body {
     },
   };
 }
+
+const NO_COUNT = { inc() {} };
