@@ -24,6 +24,7 @@ import {
 } from "./outbound/listener.ts";
 import type { LiveBalancer, OutboundCtx } from "./outbound/runtime.ts";
 import type { HttpServerExtras } from "./outbound/http/server.ts";
+import { newOpaqueDialer } from "./outbound/opaque.ts";
 import { mkHttpSidecar } from "./outbound/sidecar.ts";
 import { LocalIdentity } from "./tls/identity.ts";
 
@@ -112,6 +113,7 @@ export async function buildApp(
     () => certifier?.[Symbol.dispose](),
   ];
   let inbound: { host: string; port: number } | undefined;
+  const dialOpaque = newOpaqueDialer(ctx);
   try {
     listeners.push(
       await startOutboundListener({
@@ -122,6 +124,7 @@ export async function buildApp(
         connectTimeoutMs: o.connectTimeoutMs,
         informationalHeaders: !o.disableInformationalHeaders,
         onDetect: (r) => metrics.detect(detectLabel(r)),
+        dial: dialOpaque,
         transport: metrics.transport({
           direction: "outbound",
           peer: "src",
@@ -137,6 +140,7 @@ export async function buildApp(
           target: f.target,
           connectTimeoutMs: o.connectTimeoutMs,
           log: ctx.log,
+          dial: dialOpaque,
         }),
       );
     }

@@ -16,7 +16,10 @@ import {
 } from "../src/transport/transport_header.ts";
 import { type BackendRequest, startHttpBackend } from "./support/backend.ts";
 import { makePki, meshIdentity, type TestPki } from "./support/certs.ts";
-import { startPetrel, type TestPetrel } from "./support/petrel.ts";
+import { newOpaqueDialer } from "../src/outbound/opaque.ts";
+import type { OutboundCtx } from "../src/outbound/runtime.ts";
+import { Watch } from "../src/svc/watch.ts";
+import { freePort, startPetrel, type TestPetrel } from "./support/petrel.ts";
 import { startWsEchoBackend, wsEcho } from "./support/ws.ts";
 
 const CLIENT_ID = meshIdentity("client", "front");
@@ -431,5 +434,115 @@ Deno.test("transport header: opaque TCP with ALPN transport.l5d.io/v1 reaches th
   } finally {
     await echo.close();
     await other.close();
+  }
+});
+
+/** Sends `line` to 127.0.0.1:`port` and resolves with what comes back. */
+function lineRoundTrip(port: number, line: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: "127.0.0.1", port });
+    let got = "";
+    s.on("data", (c: Buffer) => {
+      got += c.toString();
+      if (got.length >= line.length) {
+        s.end();
+        resolve(got);
+      }
+    });
+    s.on("error", reject);
+    s.write(line);
+  });
+}
+
+Deno.test("transport header across the hop: opaque forwards to a meshed endpoint go over mTLS with the header", async () => {
+  await using pki = await makePki();
+  const app = await startLineEcho(); // the inbound's application port
+  const named = await startLineEcho(); // a port a transport header names
+  const sdir = await pki.identityDir(await pki.issue(SERVER_ID));
+  await using server = await startPetrel(`outbound: { listen: 127.0.0.1:0 }
+admin: { listen: 127.0.0.1:0 }
+identity: { dir: ${sdir} }
+inbound: { listen: 127.0.0.1:0, appPort: ${app.port}, policy: all-authenticated }
+services: []
+`);
+  const inboundPort = server.app.inbound!.port;
+  const cdir = await pki.identityDir(await pki.issue(CLIENT_ID));
+  const forwardPort = freePort();
+  await using client = await startPetrel(`outbound:
+  listen: 127.0.0.1:0
+  opaqueTarget: echo.test:7000
+  forwards: [{ listen: 127.0.0.1:${forwardPort}, target: echo.test:7000 }]
+admin: { listen: 127.0.0.1:0 }
+identity: { dir: ${cdir} }
+services:
+  - name: echo.test:7000
+    identity: ${SERVER_ID}
+    meshed: true
+    endpoints: ["127.0.0.1:${inboundPort}"]
+`);
+  try {
+    // A per-port forward, and non-HTTP bytes on the outbound listener: the
+    // YAML endpoint is the peer proxy itself, so the header names port 0
+    // (its application port).
+    assert.equal(
+      await lineRoundTrip(forwardPort, "via forward\n"),
+      "via forward\n",
+    );
+    assert.equal(
+      await lineRoundTrip(client.port, "PING opaque\n"),
+      "PING opaque\n",
+    );
+    assert.equal(
+      app.received,
+      "via forward\nPING opaque\n",
+      "bytes only, no header",
+    );
+    const m =
+      await (await fetch(`http://127.0.0.1:${server.adminPort}/metrics`))
+        .text();
+    assert.match(m, /tls_handshakes_total\{direction="inbound"\} [2-9]/);
+
+    // A Destination-style endpoint (app port + opaque_transport.inbound_port):
+    // the dialer connects to the proxy port and the header names the app
+    // port, which the inbound honours.
+    const dial = newOpaqueDialer({
+      settings: { connectTimeoutMs: 1000 },
+      discovery: {
+        resolve: () =>
+          Promise.resolve(
+            new Watch({
+              name: "named.test:1",
+              protocol: "http1",
+              source: "test",
+              endpoints: [{
+                addr: `127.0.0.1:${named.port}`,
+                host: "127.0.0.1",
+                port: named.port,
+                identity: SERVER_ID,
+                opaqueTransportPort: inboundPort,
+              }],
+            }),
+          ),
+      },
+      random: () => 0,
+      tls: { identity: client.app.identity },
+    } as unknown as OutboundCtx);
+    const socket = await dial("named.test:1");
+    const echoed = await new Promise<string>((resolve, reject) => {
+      let got = "";
+      socket.on("data", (c: Buffer) => {
+        got += c.toString();
+        if (got.endsWith("\n")) resolve(got);
+      });
+      socket.on("error", reject);
+      socket.write("tagged\n");
+    });
+    socket.destroy();
+    assert.equal(echoed, "tagged\n");
+    assert.equal(named.received, "tagged\n", "the header's port got the bytes");
+    assert.equal(app.received, "via forward\nPING opaque\n");
+  } finally {
+    await app.close();
+    await named.close();
   }
 });

@@ -23,6 +23,8 @@ export interface OutboundListenerOptions {
   detectTimeoutMs?: number;
   /** Where non-HTTP connections go ("host:port"); absent = closed. */
   opaqueTarget?: string;
+  /** Opens opaque upstreams (mesh-aware); default: plain TCP to the target. */
+  dial?: (target: string) => Promise<net.Socket>;
   /** @default 1000 */
   connectTimeoutMs?: number;
   /** @default true */
@@ -153,9 +155,12 @@ function forwardOpaque(
     return;
   }
   const { host, port } = splitHostPort(opts.opaqueTarget);
+  const target = opts.opaqueTarget;
+  const dial = opts.dial;
   forwardTcp(socket, initial, {
     host,
     port,
+    ...(dial ? { connect: () => dial(target) } : {}),
     timeoutMs: opts.connectTimeoutMs ?? 1000,
     onConnectError: (err) =>
       opts.log.info("opaque connect failed", { error: String(err) }),
@@ -171,6 +176,8 @@ export interface TcpForwardOptions {
   log: OutboundLog;
   /** @default 1000 */
   connectTimeoutMs?: number;
+  /** Opens the upstream (mesh-aware); default: plain TCP to the target. */
+  dial?: (target: string) => Promise<net.Socket>;
 }
 
 /** A per-port opaque TCP forward, no protocol detection (linkerd opaque route). */
@@ -184,6 +191,7 @@ export async function startTcpForward(
     log: opts.log,
     opaqueTarget: opts.target,
     connectTimeoutMs: opts.connectTimeoutMs ?? 1000,
+    ...(opts.dial ? { dial: opts.dial } : {}),
   };
   const server = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);

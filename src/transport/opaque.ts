@@ -15,6 +15,8 @@ export interface ForwardTcpOptions {
   timeoutMs?: number;
   /** Called when the upstream cannot be reached (the socket is then closed). */
   onConnectError?: (err: unknown) => void;
+  /** Opens the upstream instead of a plain TCP connect to host:port. */
+  connect?: () => Promise<net.Socket>;
 }
 
 /**
@@ -30,7 +32,10 @@ export function forwardTcp(
   opts: ForwardTcpOptions,
 ): void {
   socket.allowHalfOpen = true;
-  connectTcp(opts.host, opts.port, { timeoutMs: opts.timeoutMs ?? 1000 }).then(
+  const connect = opts.connect ??
+    (() =>
+      connectTcp(opts.host, opts.port, { timeoutMs: opts.timeoutMs ?? 1000 }));
+  connect().then(
     (upstream) => {
       if (socket.destroyed) {
         upstream.destroy();
