@@ -681,24 +681,16 @@ function h2Write(
   stream: http2.ServerHttp2Stream,
   data: Uint8Array,
 ): Promise<void> {
+  // Resolves when the write completed (which also paces the writer). A
+  // caller's later end() then never races a write still in progress: Deno's
+  // Http2Stream.end() takes a shortcut in that case that can drop the tail
+  // of the body (see src/http/h2/stream.ts pipeBodyToStream).
   return new Promise((resolve, reject) => {
     if (stream.destroyed) {
       reject(new Error("stream closed"));
       return;
     }
-    if (stream.write(data)) resolve();
-    else {
-      const onDrain = () => {
-        stream.off("close", onClose);
-        resolve();
-      };
-      const onClose = () => {
-        stream.off("drain", onDrain);
-        reject(new Error("stream closed"));
-      };
-      stream.once("drain", onDrain);
-      stream.once("close", onClose);
-    }
+    stream.write(data, (err) => err ? reject(err) : resolve());
   });
 }
 

@@ -165,6 +165,15 @@ export function pipeBodyToStream(
 ): void {
   let trailers: HeaderMap | undefined;
   let finished = false;
+  // Deno's Http2Stream.end() takes a shortcut while a write is still in
+  // progress ("markEnding"), and the stream can then end before the last
+  // queued DATA goes out: under load the tail of a body was lost. So the
+  // end is only issued once every write has completed.
+  let writes = 0;
+  let endRequested = false;
+  const written = () => {
+    if (--writes === 0 && endRequested) stream.end();
+  };
   stream.on("wantTrailers", () => {
     const t: http2.OutgoingHttpHeaders = {};
     if (trailers) toH2Headers(trailers, t);
@@ -181,13 +190,15 @@ export function pipeBodyToStream(
   body.start({
     data(chunk) {
       if (finished) return;
-      if (!stream.write(chunk)) body.pause();
+      writes++;
+      if (!stream.write(chunk, written)) body.pause();
     },
     end(t) {
       if (finished) return;
       finished = true;
       trailers = t;
-      stream.end();
+      if (writes === 0) stream.end();
+      else endRequested = true;
     },
     error(err) {
       if (finished) return;
@@ -197,7 +208,8 @@ export function pipeBodyToStream(
         : errorTrailers?.(err);
       if (t) {
         trailers = t;
-        stream.end();
+        if (writes === 0) stream.end();
+        else endRequested = true;
         return;
       }
       resetStream(stream, resetCodeFor(err));
