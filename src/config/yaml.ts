@@ -11,6 +11,7 @@
  */
 import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
 import type { FailureAccrualSpec } from "../discovery/resolve.ts";
+import type { RetryBudget } from "../http/route/model.ts";
 import {
   backoff,
   bool,
@@ -47,6 +48,7 @@ import { identitySection, inboundSection } from "./yaml_identity.ts";
 import {
   buildRoutes,
   failureAccrual,
+  retryBudget,
   type RouteDraft,
   routeDraft,
 } from "./yaml_routes.ts";
@@ -149,6 +151,7 @@ const SERVICE_FIELDS: readonly Field[] = [
   { key: "identity", parse: identity },
   { key: "routes", parse: listOf(routeDraft) },
   { key: "failureAccrual", parse: failureAccrual },
+  { key: "retryBudget", parse: retryBudget },
   { key: "meshed", parse: bool },
 ];
 
@@ -169,13 +172,24 @@ const service = objectOf<ServiceConfig>(
         : out;
     });
     const name = obj.name as string;
-    const routes = buildRoutes(
+    let routes = buildRoutes(
       (obj.routes as RouteDraft[] | undefined) ?? [],
       name,
       node,
       loc,
       ctx,
     );
+    const budget = obj.retryBudget as RetryBudget | undefined;
+    if (budget !== undefined) {
+      if (routes === undefined) {
+        throw located(
+          ctx,
+          locAt(node, loc, ctx, ["retryBudget"]),
+          "Cannot use retryBudget: it bounds route retries and the service has no routes",
+        );
+      }
+      routes = { ...routes, retryBudget: budget };
+    }
     const out: ServiceConfig = {
       name,
       protocol: (obj.protocol as ServiceConfig["protocol"] | undefined) ??

@@ -29,6 +29,7 @@ import type {
   Ratio,
   RequestRedirect,
   RetryBackoff,
+  RetryBudget,
   RouteTimeouts,
   ServiceRoutes,
   StatusRange,
@@ -812,6 +813,43 @@ export const failureAccrual = objectOf<FailureAccrualSpec>(
         ctx,
         loc,
         "Cannot parse failureAccrual: minPenalty must not exceed maxPenalty",
+        RangeError,
+      );
+    }
+    return spec;
+  },
+);
+
+/**
+ * A service's `retryBudget` (linkerd profile `RetryBudget`, tower
+ * `TpsBudget`): defaults 0.2 of requests, at least 10 per second, 10 s;
+ * the ttl must lie in [1 s, 60 s] and the ratio in [0, 1000] as linkerd
+ * validates them.
+ */
+export const retryBudget = objectOf<RetryBudget>(
+  [
+    {
+      key: "ratio",
+      parse: scalar(
+        "number",
+        (v) => parseNumber(String(v), "ratio", { min: 0, max: 1000 }),
+      ),
+    },
+    { key: "minPerSecond", parse: count("minPerSecond", 0x7fff_ffff) },
+    { key: "ttl", into: "ttlMs", parse: duration },
+  ],
+  (obj, loc, ctx) => {
+    const spec = {
+      ratio: 0.2,
+      minPerSecond: 10,
+      ttlMs: 10_000,
+      ...obj,
+    } as RetryBudget;
+    if (spec.ttlMs < 1000 || spec.ttlMs > 60_000) {
+      throw located(
+        ctx,
+        loc,
+        "Cannot parse retryBudget: ttl must be between 1s and 60s",
         RangeError,
       );
     }

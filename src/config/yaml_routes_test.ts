@@ -545,3 +545,27 @@ Deno.test("parseConfigYaml() retry.nonIdempotent opts a route in to retrying any
     /nonIdempotent/,
   );
 });
+
+Deno.test("parseConfigYaml() retryBudget per service, with linkerd's defaults and ttl range", () => {
+  const svc = service(`${HEAD}    retryBudget: { ratio: 0.1, ttl: 5s }
+    routes:
+      - retry: { statuses: [5xx] }
+`);
+  assert.deepEqual(svc.routes!.retryBudget, {
+    ratio: 0.1,
+    minPerSecond: 10,
+    ttlMs: 5000,
+  });
+  assert.equal(
+    service(`${HEAD}    routes: [{}]\n`).routes!.retryBudget,
+    undefined,
+  );
+  assert.throws(
+    () => service(`${HEAD}    retryBudget: { ttl: 2m }\n    routes: [{}]\n`),
+    /r\.yaml:4:\d+: services\[0\]\.retryBudget: Cannot parse retryBudget: ttl must be between 1s and 60s/,
+  );
+  assert.throws(
+    () => service(`${HEAD}    retryBudget: {}\n`),
+    /services\[0\]\.retryBudget: Cannot use retryBudget/,
+  );
+});
