@@ -6,7 +6,16 @@
  */
 import net from "node:net";
 import { Buffer } from "node:buffer";
-import type { Body, BodySink, HeaderMap, HttpService } from "../message.ts";
+import {
+  type Body,
+  type BodySink,
+  bytesBody,
+  type HeaderMap,
+  type HttpRequest,
+  type HttpResponse,
+  type HttpService,
+  readBody,
+} from "../message.ts";
 import { type H1ServerConn, type H1ServerOptions, serveH1 } from "./server.ts";
 import { parseResponseHead } from "./parse.ts";
 import { ChunkedDecoder } from "./chunked.ts";
@@ -479,5 +488,30 @@ export function request(
     headers: init.headers ?? {},
     body: init.body ?? null,
     ext,
+  };
+}
+
+/** A 200 text/plain response. */
+export function text(
+  s: string,
+  headers: Record<string, string> = {},
+): HttpResponse {
+  return {
+    status: 200,
+    headers: { "content-type": "text/plain", ...headers },
+    body: bytesBody(s),
+  };
+}
+
+/** Echoes method, authority, path and body; records requests in `seen`. */
+export function echoService(seen: HttpRequest[] = []): HttpService {
+  return async (req) => {
+    seen.push(req);
+    const { bytes } = await readBody(req.body);
+    return text(
+      `${req.method} ${req.authority} ${req.path} ${
+        new TextDecoder().decode(bytes)
+      }`,
+    );
   };
 }

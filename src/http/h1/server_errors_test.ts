@@ -1,40 +1,13 @@
 import assert from "node:assert/strict";
-import {
-  bytesBody,
-  type HttpRequest,
-  type HttpResponse,
-  type HttpService,
-  readBody,
-} from "../message.ts";
+import type { HttpResponse } from "../message.ts";
 import {
   CountingSink,
   delay,
+  echoService,
   RawClient,
   startServer,
   streamBody,
 } from "./_test_util.ts";
-
-const text = (
-  s: string,
-  headers: Record<string, string> = {},
-): HttpResponse => ({
-  status: 200,
-  headers: { "content-type": "text/plain", ...headers },
-  body: bytesBody(s),
-});
-
-/** Echoes method, authority and path; records requests. */
-function echoService(seen: HttpRequest[] = []): HttpService {
-  return async (req) => {
-    seen.push(req);
-    const { bytes } = await readBody(req.body);
-    return text(
-      `${req.method} ${req.authority} ${req.path} ${
-        new TextDecoder().decode(bytes)
-      }`,
-    );
-  };
-}
 
 Deno.test("serveH1() answers malformed heads with 400/431/505 and closes", async () => {
   const srv = await startServer(echoService(), { maxHeaderBytes: 1024 });

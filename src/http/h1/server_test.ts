@@ -1,41 +1,15 @@
 import assert from "node:assert/strict";
 import net from "node:net";
-import {
-  bytesBody,
-  type HttpRequest,
-  type HttpResponse,
-  type HttpService,
-  readBody,
-} from "../message.ts";
+import { bytesBody, type HttpRequest, readBody } from "../message.ts";
 import {
   CountingSink,
   delay,
+  echoService,
   RawClient,
   startServer,
   streamBody,
+  text,
 } from "./_test_util.ts";
-
-const text = (
-  s: string,
-  headers: Record<string, string> = {},
-): HttpResponse => ({
-  status: 200,
-  headers: { "content-type": "text/plain", ...headers },
-  body: bytesBody(s),
-});
-
-/** Echoes method, authority and path; records requests. */
-function echoService(seen: HttpRequest[] = []): HttpService {
-  return async (req) => {
-    seen.push(req);
-    const { bytes } = await readBody(req.body);
-    return text(
-      `${req.method} ${req.authority} ${req.path} ${
-        new TextDecoder().decode(bytes)
-      }`,
-    );
-  };
-}
 
 Deno.test("serveH1() keeps an HTTP/1.1 connection alive and builds the request", async () => {
   const seen: HttpRequest[] = [];
