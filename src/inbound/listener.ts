@@ -11,7 +11,7 @@
  */
 import net from "node:net";
 import type tls from "node:tls";
-import { serveH1 } from "../http/h1/server.ts";
+import { HttpConnections } from "../http/connections.ts";
 import { H2Server } from "../http/h2/server.ts";
 import type { HttpRequest, HttpService } from "../http/message.ts";
 import type { OutboundLog } from "../outbound/runtime.ts";
@@ -115,14 +115,11 @@ export async function startInboundListener(
     },
     { informationalHeaders: opts.informationalHeaders ?? true },
   );
-  const sockets = new Set<net.Socket>();
-  const h1Conns = new Set<{ drain(): void }>();
-  let draining = false;
+  const conns = new HttpConnections(h2);
 
   const track = (s: net.Socket) => {
-    sockets.add(s);
+    conns.track(s);
     s.on("error", () => {});
-    s.once("close", () => sockets.delete(s));
   };
 
   const serve = (
@@ -151,13 +148,9 @@ export async function startInboundListener(
       : http.denied(decision.message);
     const clientAddr = `${socket.remoteAddress}:${socket.remotePort}`;
     switch (det.protocol) {
-      case "http1": {
-        const conn = serveH1(socket, det.initial, { service, clientAddr });
-        h1Conns.add(conn);
-        conn.closed.finally(() => h1Conns.delete(conn));
-        if (draining) conn.drain();
+      case "http1":
+        conns.serveH1(socket, det.initial, { service, clientAddr });
         return;
-      }
       case "h2":
         h2Services.set(clientAddr, service);
         socket.once("close", () => {
@@ -165,8 +158,7 @@ export async function startInboundListener(
             h2Services.delete(clientAddr);
           }
         });
-        h2.accept(socket, det.initial);
-        if (draining) h2.drain();
+        conns.acceptH2(socket, det.initial);
         return;
       default:
         if (!decision.allow) {
@@ -273,22 +265,11 @@ export async function startInboundListener(
     port: bound.port,
     host: bound.address,
     get connections() {
-      return sockets.size;
+      return conns.size;
     },
-    drain() {
-      draining = true;
-      const closed = new Promise<void>((resolve) =>
-        server.close(() => resolve())
-      );
-      h2.drain();
-      for (const c of h1Conns) c.drain();
-      return closed;
-    },
+    drain: () => conns.drain(server),
     close() {
-      draining = true;
-      server.close();
-      h2.close();
-      for (const s of sockets) s.destroy();
+      conns.close(server);
       http[Symbol.dispose]();
     },
   };

@@ -6,7 +6,7 @@
  * @module
  */
 import net from "node:net";
-import { serveH1 } from "../http/h1/server.ts";
+import { HttpConnections } from "../http/connections.ts";
 import { H2Server } from "../http/h2/server.ts";
 import type { HttpService } from "../http/message.ts";
 import { forwardTcp, listen, splitHostPort } from "../transport/opaque.ts";
@@ -61,13 +61,11 @@ export async function startOutboundListener(
   const h2 = new H2Server(opts.service, {
     informationalHeaders: opts.informationalHeaders ?? true,
   });
-  const sockets = new Set<net.Socket>();
-  const h1Conns = new Set<{ drain(): void }>();
-  let draining = false;
+  const conns = new HttpConnections(h2);
 
   const t = opts.transport;
   const onConnection = async (socket: net.Socket) => {
-    sockets.add(socket);
+    conns.track(socket);
     socket.setNoDelay(true);
     let errno = "";
     socket.on(
@@ -75,32 +73,23 @@ export async function startOutboundListener(
       (e: Error & { code?: string }) => errno ||= e.code ?? "",
     );
     t?.open();
-    socket.once("close", () => {
-      sockets.delete(socket);
-      if (t) {
+    if (t) {
+      socket.once("close", () => {
         t.read(socket.bytesRead);
         t.write(socket.bytesWritten);
         t.close(errno);
-      }
-    });
+      });
+    }
     const clientAddr = `${socket.remoteAddress}:${socket.remotePort}`;
     const { protocol, initial } = await detect(socket, detectTimeoutMs);
     opts.onDetect?.(protocol);
     if (socket.destroyed) return;
     switch (protocol) {
-      case "http1": {
-        const conn = serveH1(socket, initial, {
-          service: opts.service,
-          clientAddr,
-        });
-        h1Conns.add(conn);
-        conn.closed.finally(() => h1Conns.delete(conn));
-        if (draining) conn.drain();
+      case "http1":
+        conns.serveH1(socket, initial, { service: opts.service, clientAddr });
         return;
-      }
       case "h2":
-        h2.accept(socket, initial);
-        if (draining) h2.drain();
+        conns.acceptH2(socket, initial);
         return;
       case "eof":
         socket.destroy();
@@ -123,23 +112,10 @@ export async function startOutboundListener(
     port: bound.port,
     host: bound.address,
     get connections() {
-      return sockets.size;
+      return conns.size;
     },
-    drain() {
-      draining = true;
-      const closed = new Promise<void>((resolve) =>
-        server.close(() => resolve())
-      );
-      h2.drain();
-      for (const c of h1Conns) c.drain();
-      return closed;
-    },
-    close() {
-      draining = true;
-      server.close();
-      h2.close();
-      for (const s of sockets) s.destroy();
-    },
+    drain: () => conns.drain(server),
+    close: () => conns.close(server),
   };
 }
 
