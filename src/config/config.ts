@@ -43,6 +43,10 @@ export interface OutboundConfig {
   readonly httpFailfastTimeoutMs: number;
   readonly discoveryIdleTimeoutMs: number;
   readonly disableInformationalHeaders: boolean;
+  /** Most header fields in an HTTP/1 request head (`PETREL_HTTP1_MAX_HEADERS`; hyper's 100); more get 431. Both listeners. */
+  readonly http1MaxHeaders: number;
+  /** Time for the rest of an HTTP/1 request head once its first byte arrived (`PETREL_HTTP1_HEADER_READ_TIMEOUT`), then 408; 0 = none. Both listeners. */
+  readonly http1HeaderReadTimeoutMs: number;
   /** Where non-HTTP bytes on the outbound listener go; absent = close them. */
   readonly opaqueTarget?: string;
   /** Per-port opaque TCP forwards. */
@@ -54,6 +58,22 @@ export interface AdminConfig {
   readonly listenAddr: string;
   /** Whether `POST /shutdown` is served. */
   readonly shutdownEnabled: boolean;
+  /** Whether the dashboard (`/`, `/state.json`) answers non-loopback clients (`PETREL_ADMIN_DASHBOARD_PUBLIC`). */
+  readonly dashboardPublic: boolean;
+}
+
+/** TCP keepalive and user timeout of one kind of socket (linkerd `Keepalive`, `UserTimeout`); absent = the OS default. */
+export interface TcpSocketConfig {
+  readonly keepaliveMs?: number;
+  readonly userTimeoutMs?: number;
+}
+
+/** Socket options per side (linkerd `LINKERD2_PROXY_{INBOUND,OUTBOUND}_{ACCEPT,CONNECT}_{KEEPALIVE,USER_TIMEOUT}`). */
+export interface SocketsConfig {
+  readonly outboundAccept: TcpSocketConfig;
+  readonly outboundConnect: TcpSocketConfig;
+  readonly inboundAccept: TcpSocketConfig;
+  readonly inboundConnect: TcpSocketConfig;
 }
 
 /** One endpoint of a configured service, as written in the file. */
@@ -202,6 +222,10 @@ export interface Config {
   readonly configPath?: string;
   /** The YAML file as parsed at start-up (its services feed `ConfigDiscovery`). */
   readonly file: FileConfig;
+  /** Larger config files are refused, at start-up and on reload (`PETREL_CONFIG_MAX_BYTES`). */
+  readonly configMaxBytes: number;
+  /** TCP keepalive and user timeout (all unset by default, as in linkerd). */
+  readonly sockets: SocketsConfig;
 }
 
 /** linkerd's controller defaults for consecutive-failures accrual (`balancer.linkerd.io/failure-accrual-consecutive-*`). */
@@ -226,6 +250,8 @@ export const DEFAULT_OUTBOUND: OutboundConfig = Object.freeze({
   httpFailfastTimeoutMs: 3_000,
   discoveryIdleTimeoutMs: 5_000,
   disableInformationalHeaders: false,
+  http1MaxHeaders: 100,
+  http1HeaderReadTimeoutMs: 10_000,
   forwards: Object.freeze([]),
 });
 
@@ -238,10 +264,22 @@ export const DEFAULT_INBOUND: Omit<InboundConfig, "appPort"> = Object.freeze({
   connectTimeoutMs: 300,
 });
 
-/** Admin defaults (linkerd `DEFAULT_ADMIN_LISTEN_ADDR`; Petrel serves `/shutdown` by default). */
+/** Admin defaults (linkerd `DEFAULT_ADMIN_LISTEN_ADDR`; `/shutdown` off as in linkerd). */
 export const DEFAULT_ADMIN: AdminConfig = Object.freeze({
   listenAddr: "127.0.0.1:4191",
-  shutdownEnabled: true,
+  shutdownEnabled: false,
+  dashboardPublic: false,
+});
+
+/** Default `PETREL_CONFIG_MAX_BYTES`: 1 MiB. */
+export const DEFAULT_CONFIG_MAX_BYTES = 1024 * 1024;
+
+/** No socket options set (linkerd's defaults; its injector sets keepalive 10 s). */
+export const DEFAULT_SOCKETS: SocketsConfig = Object.freeze({
+  outboundAccept: Object.freeze({}),
+  outboundConnect: Object.freeze({}),
+  inboundAccept: Object.freeze({}),
+  inboundConnect: Object.freeze({}),
 });
 
 /** linkerd `DEFAULT_SHUTDOWN_GRACE_PERIOD`. */
@@ -258,5 +296,7 @@ export function defaultConfig(): Config {
     shutdownGracePeriodMs: DEFAULT_SHUTDOWN_GRACE_PERIOD_MS,
     logLevel: DEFAULT_LOG_LEVEL,
     file: { services: [] },
+    configMaxBytes: DEFAULT_CONFIG_MAX_BYTES,
+    sockets: DEFAULT_SOCKETS,
   };
 }

@@ -15,6 +15,7 @@ import {
   type ControlAddr,
   type ControlPlaneConfig,
   DEFAULT_ADMIN,
+  DEFAULT_CONFIG_MAX_BYTES,
   DEFAULT_CONTROL_PLANE,
   DEFAULT_INBOUND,
   DEFAULT_LOG_LEVEL,
@@ -24,6 +25,7 @@ import {
   type IdentityConfig,
   type InboundConfig,
   type OutboundConfig,
+  type TcpSocketConfig,
 } from "./config.ts";
 import {
   formatSocketAddr,
@@ -108,6 +110,23 @@ export const ENV_INBOUND_DETECT_TIMEOUT =
 export const ENV_PETREL_INBOUND_APP_PORT = "PETREL_INBOUND_APP_PORT";
 /** Petrel's own: the YAML config file (like `--config FILE`). */
 export const ENV_PETREL_CONFIG = "PETREL_CONFIG";
+/** Most header fields in an HTTP/1 request head (Petrel's; linkerd has hyper's fixed 100). */
+export const ENV_PETREL_HTTP1_MAX_HEADERS = "PETREL_HTTP1_MAX_HEADERS";
+/** Time for an HTTP/1 request head once its first byte arrived (Petrel's; linkerd has none). */
+export const ENV_PETREL_HTTP1_HEADER_READ_TIMEOUT =
+  "PETREL_HTTP1_HEADER_READ_TIMEOUT";
+/** Largest config file accepted, in bytes (Petrel's). */
+export const ENV_PETREL_CONFIG_MAX_BYTES = "PETREL_CONFIG_MAX_BYTES";
+/** Serve the dashboard and `/state.json` to non-loopback clients (Petrel's). */
+export const ENV_PETREL_ADMIN_DASHBOARD_PUBLIC =
+  "PETREL_ADMIN_DASHBOARD_PUBLIC";
+/** linkerd `ENV_{INBOUND,OUTBOUND}_{ACCEPT,CONNECT}_{KEEPALIVE,USER_TIMEOUT}`: `PREFIX` + `_KEEPALIVE` / `_USER_TIMEOUT`. */
+export const ENV_SOCKET_PREFIXES = Object.freeze({
+  outboundAccept: "LINKERD2_PROXY_OUTBOUND_ACCEPT",
+  outboundConnect: "LINKERD2_PROXY_OUTBOUND_CONNECT",
+  inboundAccept: "LINKERD2_PROXY_INBOUND_ACCEPT",
+  inboundConnect: "LINKERD2_PROXY_INBOUND_CONNECT",
+});
 /** linkerd `ENV_DESTINATION_SVC_ADDR`. */
 export const ENV_DESTINATION_SVC_ADDR = "LINKERD2_PROXY_DESTINATION_SVC_ADDR";
 /** linkerd `ENV_DESTINATION_SVC_NAME`. */
@@ -178,12 +197,32 @@ function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === "" ? undefined : value;
 }
 
-/** Reads and parses a config file; I/O errors throw a `TypeError` naming the file. */
-export function readConfigFile(path: string): FileConfig {
+/** The error for a config file over `maxBytes` (`PETREL_CONFIG_MAX_BYTES`). */
+export function configTooLargeError(
+  path: string,
+  bytes: number,
+  maxBytes: number,
+): RangeError {
+  return new RangeError(
+    `Cannot use config file "${path}": it is ${bytes} bytes, over the limit of ${maxBytes} bytes (${ENV_PETREL_CONFIG_MAX_BYTES})`,
+  );
+}
+
+/**
+ * Reads and parses a config file; I/O errors throw a `TypeError` naming the
+ * file, a file over `maxBytes` a `RangeError`.
+ */
+export function readConfigFile(
+  path: string,
+  maxBytes: number = DEFAULT_CONFIG_MAX_BYTES,
+): FileConfig {
   let text: string;
   try {
+    const size = Deno.statSync(path).size;
+    if (size > maxBytes) throw configTooLargeError(path, size, maxBytes);
     text = Deno.readTextFileSync(path);
   } catch (err) {
+    if (err instanceof RangeError) throw err;
     throw new TypeError(
       `Cannot read config file "${path}": ${
         err instanceof Error ? err.message : String(err)
@@ -209,9 +248,13 @@ export function parseConfig(
   fileConfig?: FileConfig,
 ): Config {
   const configPath = configPathFrom(env, args);
+  const maxBytesText = nonEmpty(env[ENV_PETREL_CONFIG_MAX_BYTES]);
+  const configMaxBytes = maxBytesText === undefined
+    ? DEFAULT_CONFIG_MAX_BYTES
+    : parseUint(maxBytesText, ENV_PETREL_CONFIG_MAX_BYTES);
   const file = fileConfig ??
     (configPath !== undefined
-      ? readConfigFile(configPath)
+      ? readConfigFile(configPath, configMaxBytes)
       : parseConfigYaml(EMBEDDED_CONFIG, EMBEDDED_CONFIG_SOURCE));
 
   const get = (name: string) => nonEmpty(env[name]);
@@ -256,6 +299,8 @@ export function parseConfig(
       disableInformationalHeaders: bool(
         ENV_OUTBOUND_DISABLE_INFORMATIONAL_HEADERS,
       ),
+      http1MaxHeaders: uint(ENV_PETREL_HTTP1_MAX_HEADERS),
+      http1HeaderReadTimeoutMs: duration(ENV_PETREL_HTTP1_HEADER_READ_TIMEOUT),
     }),
   };
   const admin: AdminConfig = {
@@ -264,8 +309,15 @@ export function parseConfig(
     ...defined({
       listenAddr: listen(ENV_ADMIN_LISTEN_ADDR),
       shutdownEnabled: bool(ENV_SHUTDOWN_ENDPOINT_ENABLED),
+      dashboardPublic: bool(ENV_PETREL_ADMIN_DASHBOARD_PUBLIC),
     }),
   };
+  const socket = (prefix: string): TcpSocketConfig =>
+    defined({
+      keepaliveMs: duration(`${prefix}_KEEPALIVE`),
+      userTimeoutMs: duration(`${prefix}_USER_TIMEOUT`),
+    });
+  const p = ENV_SOCKET_PREFIXES;
   const identity = identityConfig(env, file.identity);
   const inbound = inboundConfig(env, file.inbound, identity);
   // A bad value prints an error and leaves the log off (linkerd).
@@ -281,6 +333,13 @@ export function parseConfig(
       file.shutdownGracePeriodMs ?? DEFAULT_SHUTDOWN_GRACE_PERIOD_MS,
     logLevel: get(ENV_LOG) ?? file.logLevel ?? DEFAULT_LOG_LEVEL,
     file,
+    configMaxBytes,
+    sockets: {
+      outboundAccept: socket(p.outboundAccept),
+      outboundConnect: socket(p.outboundConnect),
+      inboundAccept: socket(p.inboundAccept),
+      inboundConnect: socket(p.inboundConnect),
+    },
   };
   return configPath === undefined ? config : { ...config, configPath };
 }

@@ -48,8 +48,11 @@ Deno.test("parseConfig() with nothing set gives linkerd's defaults", () => {
   assert.deepEqual(cfg.outbound.forwards, []);
   assert.deepEqual(cfg.admin, {
     listenAddr: "127.0.0.1:4191",
-    shutdownEnabled: true,
+    shutdownEnabled: false,
+    dashboardPublic: false,
   });
+  assert.equal(cfg.configMaxBytes, 1024 * 1024);
+  assert.deepEqual(cfg.sockets.outboundConnect, {});
   assert.equal(cfg.shutdownGracePeriodMs, 120_000);
   assert.equal(cfg.logLevel, "warn,linkerd=info");
   assert.equal(cfg.configPath, undefined);
@@ -104,6 +107,7 @@ Deno.test("parseConfig() reads every environment override", () => {
   assert.deepEqual(cfg.admin, {
     listenAddr: "0.0.0.0:5191",
     shutdownEnabled: false,
+    dashboardPublic: false,
   });
   assert.equal(cfg.shutdownGracePeriodMs, 5000);
   assert.equal(cfg.logLevel, "debug");
@@ -247,6 +251,46 @@ Deno.test("parseConfig() reads the file named by --config or PETREL_CONFIG", asy
       name: "TypeError",
       message: new RegExp(`^Cannot read config file "${dir}/missing.yaml": `),
     });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("parseConfig() reads the socket options, the dashboard switch and the config size limit", () => {
+  const cfg = parseConfig({
+    LINKERD2_PROXY_OUTBOUND_CONNECT_KEEPALIVE: "10000ms",
+    LINKERD2_PROXY_OUTBOUND_CONNECT_USER_TIMEOUT: "30s",
+    LINKERD2_PROXY_INBOUND_ACCEPT_KEEPALIVE: "5s",
+    PETREL_ADMIN_DASHBOARD_PUBLIC: "true",
+    PETREL_CONFIG_MAX_BYTES: "2048",
+  });
+  assert.deepEqual(cfg.sockets, {
+    outboundAccept: {},
+    outboundConnect: { keepaliveMs: 10_000, userTimeoutMs: 30_000 },
+    inboundAccept: { keepaliveMs: 5000 },
+    inboundConnect: {},
+  });
+  assert.equal(cfg.admin.dashboardPublic, true);
+  assert.equal(cfg.configMaxBytes, 2048);
+});
+
+Deno.test("parseConfig() refuses a config file over PETREL_CONFIG_MAX_BYTES, naming it and the limit", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/big.yaml`;
+    await Deno.writeTextFile(path, "services: []\n" + "#".repeat(100) + "\n");
+    assert.throws(
+      () => parseConfig({ PETREL_CONFIG_MAX_BYTES: "64" }, ["--config", path]),
+      {
+        name: "RangeError",
+        message:
+          `Cannot use config file "${path}": it is 114 bytes, over the limit of 64 bytes (PETREL_CONFIG_MAX_BYTES)`,
+      },
+    );
+    assert.equal(
+      parseConfig({}, ["--config", path]).file.services.length,
+      0,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
