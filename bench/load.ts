@@ -9,6 +9,12 @@
  * (from /proc), and the latency Petrel adds (p50/p99) at a fixed 2 000 req/s
  * from an open-loop generator.
  *
+ * When haproxy (Debian package) is installed it runs beside Petrel on the
+ * same backends, pinned to the same core, and the ratios Petrel/haproxy are
+ * printed: the same-run anchor every change is measured against. With
+ * `taskset` present the proxy under test runs on core 1 and the load
+ * generators and backends on core 0.
+ *
  * `--access-log json|apache` runs Petrel with `LINKERD2_PROXY_ACCESS_LOG`
  * set and its stderr sent to /dev/null (the access log's own cost, without
  * a terminal's).
@@ -49,6 +55,93 @@ async function cpuMicros(pid: number): Promise<number> {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const ticks = Number(fields[11]) + Number(fields[12]);
   return ticks * (1_000_000 / 100); // CLK_TCK = 100 on Linux
+}
+
+/** `cmd args` pinned to `core` when taskset is installed. */
+function pinned(core: number, cmd: string, a: string[]): [string, string[]] {
+  return TASKSET ? ["taskset", ["-c", String(core), cmd, ...a]] : [cmd, a];
+}
+
+const TASKSET = has("taskset");
+const HAPROXY = has("haproxy");
+const PROXY_CORE = 1;
+
+/** A free TCP port on 127.0.0.1 (haproxy needs a fixed one). */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * haproxy in front of `backendPort`, one thread on the proxy core:
+ * `h2` speaks h2c on both sides, else HTTP/1.1 keep-alive.
+ */
+async function startHaproxy(
+  backendPort: number,
+  h2: boolean,
+): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const dir = await Deno.makeTempDir({ prefix: "petrel-bench-haproxy-" });
+  const proto = h2 ? " proto h2" : "";
+  await Deno.writeTextFile(
+    `${dir}/haproxy.cfg`,
+    [
+      "global",
+      "  nbthread 1",
+      "  maxconn 4000",
+      "defaults",
+      "  mode http",
+      "  timeout connect 1s",
+      "  timeout client 30s",
+      "  timeout server 30s",
+      "  http-reuse always",
+      "frontend fe",
+      `  bind 127.0.0.1:${port}${proto}`,
+      "  default_backend be",
+      "backend be",
+      `  server s1 127.0.0.1:${backendPort}${proto}`,
+      "",
+    ].join("\n"),
+  );
+  const [cmd, a] = pinned(PROXY_CORE, "haproxy", [
+    "-db",
+    "-f",
+    `${dir}/haproxy.cfg`,
+  ]);
+  const proc = new Deno.Command(cmd, {
+    args: a,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  // Ready once it accepts a connection.
+  for (let i = 0; i < 500; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: "127.0.0.1", port }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once("error", () => resolve(false));
+    });
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return {
+    port,
+    pid: proc.pid,
+    async stop() {
+      try {
+        proc.kill("SIGKILL");
+      } catch {
+        // it already exited
+      }
+      await proc.status;
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
 }
 
 async function rssBytes(pid: number): Promise<number> {
@@ -160,7 +253,12 @@ async function startPetrel(
     `${dir}/petrel.yaml`,
     `outbound: { listen: 127.0.0.1:0 }\nadmin: { listen: 127.0.0.1:0 }\nservices:\n${services}`,
   );
-  const deno = [Deno.execPath(), "run", "-A", `${ROOT}main.ts`];
+  const [cmd0, args0] = pinned(PROXY_CORE, Deno.execPath(), [
+    "run",
+    "-A",
+    `${ROOT}main.ts`,
+  ]);
+  const deno = [cmd0, ...args0];
   const config = ["--config", `${dir}/petrel.yaml`];
   // With the access log on, stderr goes to /dev/null (exec keeps the pid).
   const peer = accessLog === ""
@@ -193,11 +291,13 @@ const fmt = (n: number, d = 0) => Number.isFinite(n) ? n.toFixed(d) : "n/a";
 
 // ---------------------------------------------------------------- HTTP/1.1
 {
-  const backend = await startPeer(Deno.execPath(), [
-    "run",
-    "-A",
-    `${ROOT}bench/_http1_backend.ts`,
-  ]);
+  const backend = await startPeer(
+    ...pinned(0, Deno.execPath(), [
+      "run",
+      "-A",
+      `${ROOT}bench/_http1_backend.ts`,
+    ]),
+  );
   const petrel = await startPetrel(
     `  - name: bench.test:80\n    protocol: http1\n    endpoints: [127.0.0.1:${backend.port}]\n`,
   );
@@ -219,14 +319,14 @@ const fmt = (n: number, d = 0) => Number.isFinite(n) ? n.toFixed(d) : "n/a";
     };
     if (has("wrk")) {
       const wrk = (port: number) =>
-        exec("wrk", [
+        exec(...pinned(0, "wrk", [
           "-t1",
           "-c32",
           `-d${seconds}s`,
           "-H",
           "Host: bench.test",
           `http://127.0.0.1:${port}/`,
-        ]);
+        ]));
       const direct = parseWrk(await wrk(backend.port));
       const cpu0 = await cpuMicros(petrel.pid);
       const out = await wrk(petrel.port);
@@ -237,6 +337,26 @@ const fmt = (n: number, d = 0) => Number.isFinite(n) ? n.toFixed(d) : "n/a";
       row["req/s via Petrel"] = fmt(proxied);
       row["Petrel CPU µs/req"] = fmt((cpu1 - cpu0) / reqs, 1);
       row["Petrel RSS (MB)"] = fmt((await rssBytes(petrel.pid)) / 1e6, 1);
+      if (HAPROXY) {
+        const hap = await startHaproxy(backend.port, false);
+        try {
+          const h0 = await cpuMicros(hap.pid);
+          const hout = await wrk(hap.port);
+          const h1 = await cpuMicros(hap.pid);
+          const hrps = parseWrk(hout);
+          const hreqs = Number(/(\d+) requests in/.exec(hout)?.[1] ?? NaN);
+          const hcpu = (h1 - h0) / hreqs;
+          row["req/s via haproxy"] = fmt(hrps);
+          row["haproxy CPU µs/req"] = fmt(hcpu, 1);
+          row["req/s Petrel/haproxy"] = fmt(proxied / hrps, 2);
+          row["CPU/req Petrel/haproxy"] = fmt(
+            (cpu1 - cpu0) / reqs / hcpu,
+            2,
+          );
+        } finally {
+          await hap.stop();
+        }
+      } else row["haproxy"] = "not installed";
     } else row["wrk"] = "not installed";
     results["HTTP/1.1"] = row;
   } finally {
@@ -251,8 +371,14 @@ if (has("h2load") && has("nghttpd")) {
   const docroot = await Deno.makeTempDir();
   await Deno.writeTextFile(`${docroot}/index.html`, "hello from nghttpd\n");
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const nghttpd = new Deno.Command("nghttpd", {
-    args: ["--no-tls", "-d", docroot, String(port)],
+  const [ncmd, nargs] = pinned(0, "nghttpd", [
+    "--no-tls",
+    "-d",
+    docroot,
+    String(port),
+  ]);
+  const nghttpd = new Deno.Command(ncmd, {
+    args: nargs,
     stdout: "null",
     stderr: "null",
   }).spawn();
@@ -262,7 +388,7 @@ if (has("h2load") && has("nghttpd")) {
   );
   try {
     const load = (p: number) =>
-      exec("h2load", [
+      exec(...pinned(0, "h2load", [
         "-D",
         String(seconds),
         "-c",
@@ -272,17 +398,32 @@ if (has("h2load") && has("nghttpd")) {
         "-H",
         ":authority: bench.test",
         `http://127.0.0.1:${p}/index.html`,
-      ]);
+      ]));
     await load(petrel.port); // warm-up
     const direct = parseH2load(await load(port));
     const cpu0 = await cpuMicros(petrel.pid);
     const proxied = parseH2load(await load(petrel.port));
     const cpu1 = await cpuMicros(petrel.pid);
-    results["h2c"] = {
+    const row: Record<string, unknown> = {
       "req/s direct": fmt(direct.rps),
       "req/s via Petrel": fmt(proxied.rps),
       "Petrel CPU µs/req": fmt((cpu1 - cpu0) / proxied.ok, 1),
     };
+    if (HAPROXY) {
+      const hap = await startHaproxy(port, true);
+      try {
+        await load(hap.port); // warm-up
+        const h0 = await cpuMicros(hap.pid);
+        const h = parseH2load(await load(hap.port));
+        const h1 = await cpuMicros(hap.pid);
+        row["req/s via haproxy"] = fmt(h.rps);
+        row["haproxy CPU µs/req"] = fmt((h1 - h0) / h.ok, 1);
+        row["req/s Petrel/haproxy"] = fmt(proxied.rps / h.rps, 2);
+      } finally {
+        await hap.stop();
+      }
+    } else row["haproxy"] = "not installed";
+    results["h2c"] = row;
   } finally {
     await petrel.peer.stop();
     nghttpd.kill();
