@@ -12,6 +12,7 @@
  * @module
  */
 import type { Service } from "../svc/service.ts";
+import type { ClassifyPolicy } from "./classify.ts";
 
 /** One header value, or several for a repeated header. */
 export type HeaderValue = string | string[];
@@ -81,6 +82,12 @@ export interface RequestExt {
    * `StreamResetError` carrying the code to pass upstream.
    */
   signal?: AbortSignal;
+  /**
+   * How the endpoint classifies the response, for its metrics and failure
+   * accrual (linkerd's `classify::Response` extension, set by a profile
+   * route); absent = the default classification.
+   */
+  classify?: ClassifyPolicy;
 }
 
 /** An HTTP request as it travels through Petrel. */
