@@ -854,3 +854,29 @@ export async function until(
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * Resolves with `read()` once it has not changed for `quietMs` (a flow that
+ * has stopped); rejects if it is still moving after `timeoutMs`.
+ */
+export async function settled(
+  read: () => number,
+  what: string,
+  quietMs = 500,
+  timeoutMs = 15_000,
+): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  let last = read();
+  let since = performance.now();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 20));
+    const now = read();
+    if (now !== last) {
+      last = now;
+      since = performance.now();
+    } else if (performance.now() - since >= quietMs) return now;
+    if (performance.now() > deadline) {
+      throw new Error(`${what} still moving after ${timeoutMs} ms (${now})`);
+    }
+  }
+}
