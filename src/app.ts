@@ -172,6 +172,7 @@ export async function buildApp(
     const path = config.configPath;
     const watcher = watchConfigFile(path, {
       initial: config.file,
+      maxBytes: config.configMaxBytes,
       onConfig: (file: FileConfig) => {
         discovery.update(file);
         currentFile = file;
@@ -218,6 +219,7 @@ export async function buildApp(
     logger: log,
     isReady: () => shuttingDown === undefined && (certifier?.isReady ?? true),
     shutdownEnabled: config.admin.shutdownEnabled,
+    dashboardPublic: config.admin.dashboardPublic,
     onShutdown: () => void shutdown(),
     env: opts.env ?? {},
     state: new DashboardStateBuilder(metrics, {

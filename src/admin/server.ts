@@ -29,6 +29,13 @@ export interface AdminHandlerOptions {
   env?: Record<string, string> | undefined;
   /** Serves the dashboard (`GET /`) and `GET /state.json`; absent: both 404. */
   state?: DashboardStateBuilder | undefined;
+  /**
+   * Serve the dashboard and `/state.json` (endpoint addresses, recent error
+   * messages) to non-loopback clients too (`PETREL_ADMIN_DASHBOARD_PUBLIC`);
+   * otherwise they get 403 like linkerd's localhost-only paths.
+   * @default {false}
+   */
+  dashboardPublic?: boolean | undefined;
 }
 
 /** Options of {@linkcode startAdmin}. */
@@ -254,6 +261,9 @@ export function adminHandler(opts: AdminHandlerOptions): AdminHandler {
         return shutdownResponse(req, client, opts);
       case "/":
         if (opts.state === undefined) return text(404, "");
+        if (!opts.dashboardPublic && !isLoopback(client.hostname)) {
+          return text(403, FORBIDDEN_BODY);
+        }
         if (!isGet(req)) return methodNotAllowed("GET, HEAD");
         return new Response(DASHBOARD_HTML, {
           headers: {
@@ -263,6 +273,9 @@ export function adminHandler(opts: AdminHandlerOptions): AdminHandler {
         });
       case "/state.json":
         if (opts.state === undefined) return text(404, "");
+        if (!opts.dashboardPublic && !isLoopback(client.hostname)) {
+          return text(403, FORBIDDEN_BODY);
+        }
         if (!isGet(req)) return methodNotAllowed("GET, HEAD");
         return new Response(JSON.stringify(await opts.state.state()), {
           headers: { "content-type": JSON_MIME, "cache-control": "no-store" },

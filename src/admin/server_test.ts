@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { createLogger } from "../log.ts";
 import { ProxyMetrics } from "../metrics/registry.ts";
 import { findSamples, parsePromText } from "../metrics/_test_util.ts";
+import { createNetns, netnsAvailable } from "../../tests/support/netns.ts";
+import { DashboardStateBuilder } from "./state.ts";
 import {
   adminHandler,
   type AdminHandlerOptions,
@@ -392,6 +394,85 @@ Deno.test("adminHandler() forbids non-loopback clients on localhost-only paths",
     assert.equal(res.status, 200, hostname);
     await res.body?.cancel();
   }
+});
+
+function dashboardState(metrics: ProxyMetrics): DashboardStateBuilder {
+  return new DashboardStateBuilder(metrics, {
+    services: () => [
+      { name: "web.test:80", protocol: "http1", endpoints: ["10.9.9.9:80"] },
+    ],
+    recentErrors: () => [],
+  });
+}
+
+Deno.test("adminHandler() serves the dashboard and /state.json only to loopback clients unless dashboardPublic", async () => {
+  const { opts } = handlerOpts(false);
+  const state = dashboardState(opts.metrics);
+  for (const path of ["/", "/state.json"]) {
+    const closed = adminHandler({ ...opts, state });
+    let res = await closed(new Request(`http://admin${path}`), {
+      hostname: "10.1.2.3",
+    });
+    assert.equal(res.status, 403, path);
+    assert.equal(
+      await res.text(),
+      "Requests are only permitted from localhost.",
+    );
+    res = await closed(new Request(`http://admin${path}`), {
+      hostname: "::ffff:127.0.0.1",
+    });
+    assert.equal(res.status, 200, path);
+    await res.body?.cancel();
+    const open = adminHandler({ ...opts, state, dashboardPublic: true });
+    res = await open(new Request(`http://admin${path}`), {
+      hostname: "10.1.2.3",
+    });
+    assert.equal(res.status, 200, path);
+    await res.body?.cancel();
+  }
+});
+
+Deno.test({
+  name:
+    "startAdmin() answers 403 on the dashboard to a client in another network namespace, 200 with dashboardPublic",
+  ignore: !netnsAvailable(),
+  fn: async () => {
+    await using ns = await createNetns();
+    const curl = async (port: number, path: string) => {
+      const out = await ns.exec("curl", [
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--max-time",
+        "10",
+        `http://${ns.hostAddr}:${port}${path}`,
+      ]);
+      return out.stdout;
+    };
+    const metrics = new ProxyMetrics({ processMetrics: false });
+    {
+      await using h = await harness({
+        listenAddr: `${ns.hostAddr}:0`,
+        state: dashboardState(metrics),
+      });
+      assert.equal(await curl(h.port, "/state.json"), "403");
+      assert.equal(await curl(h.port, "/"), "403");
+      assert.equal(await curl(h.port, "/proxy-log-level"), "403");
+      assert.equal(await curl(h.port, "/live"), "200");
+    }
+    {
+      await using h = await harness({
+        listenAddr: `${ns.hostAddr}:0`,
+        state: dashboardState(metrics),
+        dashboardPublic: true,
+      });
+      assert.equal(await curl(h.port, "/state.json"), "200");
+      assert.equal(await curl(h.port, "/"), "200");
+      assert.equal(await curl(h.port, "/proxy-log-level"), "403");
+    }
+  },
 });
 
 function nonLoopbackIPv4(): string | undefined {

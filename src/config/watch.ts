@@ -11,11 +11,16 @@
  * empty file (a writer caught between truncating and writing) is reported
  * with `onError` rather than applied.
  *
+ * A file over `maxBytes` is refused without being read, and the rest are
+ * parsed in a Worker (`yaml_worker.ts`): requests keep being answered
+ * while a big file is parsed.
+ *
  * @module
  */
 import { dirname, resolve } from "node:path";
-import type { FileConfig } from "./config.ts";
-import { parseConfigYaml } from "./yaml.ts";
+import { DEFAULT_CONFIG_MAX_BYTES, type FileConfig } from "./config.ts";
+import { configTooLargeError } from "./env.ts";
+import { parseConfigYamlOffThread } from "./yaml_worker.ts";
 
 /** Options of `watchConfigFile()`. */
 export interface WatchConfigOptions {
@@ -43,6 +48,12 @@ export interface WatchConfigOptions {
    * @default {undefined}
    */
   initial?: FileConfig;
+  /**
+   * Larger files are reported with `onError` and not read
+   * (`PETREL_CONFIG_MAX_BYTES`).
+   * @default {1048576}
+   */
+  maxBytes?: number;
 }
 
 /** A running config file watcher; dispose it to stop (await the async form in tests). */
@@ -59,6 +70,8 @@ class FileWatcher implements ConfigFileWatcher {
   readonly #options: WatchConfigOptions;
   readonly #debounceMs: number;
   readonly #pollMs: number;
+  readonly #maxBytes: number;
+  readonly #abort = new AbortController();
   #lastJson: string | undefined;
   #lastText: string | undefined;
   #lastStamp: string | undefined;
@@ -78,6 +91,7 @@ class FileWatcher implements ConfigFileWatcher {
     this.#options = options;
     this.#debounceMs = options.debounceMs ?? 100;
     this.#pollMs = options.pollMs ?? 1000;
+    this.#maxBytes = options.maxBytes ?? DEFAULT_CONFIG_MAX_BYTES;
     if (options.initial !== undefined) {
       this.#lastJson = JSON.stringify(options.initial);
     }
@@ -157,9 +171,20 @@ class FileWatcher implements ConfigFileWatcher {
   async #check(): Promise<void> {
     if (this.#closed) return;
     this.#lastStamp = await this.#stamp();
-    let text: string;
+    let bytes: Uint8Array;
     try {
-      text = await Deno.readTextFile(this.#path);
+      const size = (await Deno.stat(this.#path)).size;
+      bytes = size > this.#maxBytes
+        ? new Uint8Array(0)
+        : await Deno.readFile(this.#path);
+      if (size > this.#maxBytes || bytes.byteLength > this.#maxBytes) {
+        const actual = Math.max(size, bytes.byteLength);
+        const marker = `\0large:${actual}`;
+        if (this.#closed || this.#lastText === marker) return;
+        this.#lastText = marker;
+        this.#report(configTooLargeError(this.#source, actual, this.#maxBytes));
+        return;
+      }
     } catch (err) {
       if (this.#closed || this.#lastText === MISSING) return;
       this.#lastText = MISSING;
@@ -173,6 +198,7 @@ class FileWatcher implements ConfigFileWatcher {
       );
       return;
     }
+    const text = new TextDecoder().decode(bytes);
     if (this.#closed || text === this.#lastText) return;
     this.#lastText = text;
     if (text.trim() === "" && this.#lastJson !== undefined) {
@@ -185,18 +211,20 @@ class FileWatcher implements ConfigFileWatcher {
       );
       return;
     }
-    let config: FileConfig;
+    let parsed: { config: FileConfig; json: string };
     try {
-      config = parseConfigYaml(text, this.#source);
+      parsed = await parseConfigYamlOffThread(text, this.#source, {
+        signal: this.#abort.signal,
+      });
     } catch (err) {
+      if (this.#closed) return;
       this.#report(err instanceof Error ? err : new Error(String(err)));
       return;
     }
-    const json = JSON.stringify(config);
-    if (json === this.#lastJson) return;
-    this.#lastJson = json;
+    if (this.#closed || parsed.json === this.#lastJson) return;
+    this.#lastJson = parsed.json;
     try {
-      this.#options.onConfig(config);
+      this.#options.onConfig(parsed.config);
     } catch (err) {
       this.#report(err instanceof Error ? err : new Error(String(err)));
     }
@@ -213,6 +241,7 @@ class FileWatcher implements ConfigFileWatcher {
   [Symbol.dispose](): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#abort.abort(new Error("config watcher closed"));
     clearTimeout(this.#debounceTimer);
     clearTimeout(this.#pollTimer);
     try {
