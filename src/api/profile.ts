@@ -25,6 +25,7 @@ import type {
   HttpRoute,
   HttpRouteMatch,
   HttpRule,
+  ResponseClasses,
   RetryBudget,
   RouteTimeouts,
   ServiceRoutes,
@@ -131,9 +132,11 @@ export function serviceProfileOf(
     if (matches.length === 0) return; // shadowed by earlier routes
     const retry = budget === undefined ? undefined : profileRetryOf(route);
     const timeoutMs = durationMs(route.timeout);
+    // linkerd `http::ResponseTimeout`: the response headers only, across retries.
     const timeouts: RouteTimeouts = timeoutMs === undefined
       ? {}
-      : { requestMs: timeoutMs };
+      : { headersMs: timeoutMs };
+    const classes = responseClassesOf(route.response_classes);
     const rule: HttpRule = {
       matches,
       filters: [],
@@ -141,6 +144,7 @@ export function serviceProfileOf(
       timeouts,
       ...(retry === undefined ? {} : { retry }),
       allowL5dRequestHeaders: false,
+      ...(classes === undefined ? {} : { responseClasses: classes }),
     };
     routes.push({
       ref: {
@@ -215,19 +219,44 @@ function profileRetryOf(route: ProfileRoute): HttpRetry | undefined {
 export function failureRangesOf(
   classes: ProfileRoute["response_classes"],
 ): StatusRange[] {
+  return rangesWhere((s) => verdictOf(classes, s) ?? s >= 500);
+}
+
+/**
+ * A profile route's response classes for classification (linkerd
+ * `classify::Request::from(ResponseClasses)`): undefined when the route has
+ * none (linkerd's default classification then applies).
+ */
+export function responseClassesOf(
+  classes: ProfileRoute["response_classes"],
+): ResponseClasses | undefined {
+  if (classes.length === 0) return undefined;
+  return {
+    failure: rangesWhere((s) => verdictOf(classes, s) === true),
+    success: rangesWhere((s) => verdictOf(classes, s) === false),
+  };
+}
+
+/** The first matching class's verdict for `status` (true = failure), if any. */
+function verdictOf(
+  classes: ProfileRoute["response_classes"],
+  status: number,
+): boolean | undefined {
+  const cls = classes.find((c) =>
+    c.condition !== null && c.condition !== undefined &&
+    responseMatches(c.condition, status)
+  );
+  return cls?.is_failure;
+}
+
+/** The statuses 100–599 where `pred` holds, as inclusive ranges. */
+function rangesWhere(pred: (status: number) => boolean): StatusRange[] {
   const ranges: StatusRange[] = [];
   let start = -1;
   for (let s = 100; s <= 600; s++) {
-    let failure = false;
-    if (s <= 599) {
-      const cls = classes.find((c) =>
-        c.condition !== null && c.condition !== undefined &&
-        responseMatches(c.condition, s)
-      );
-      failure = cls === undefined ? s >= 500 : cls.is_failure;
-    }
-    if (failure && start < 0) start = s;
-    if (!failure && start >= 0) {
+    const hit = s <= 599 && pred(s);
+    if (hit && start < 0) start = s;
+    if (!hit && start >= 0) {
       ranges.push({ start, end: s - 1 });
       start = -1;
     }

@@ -145,7 +145,13 @@ Deno.test("serviceProfileOf() maps timeouts, retries, budget and a weighted spli
   assert.deepEqual(sp.routes!.retryBudget, sp.retryBudget);
   assert.equal(sp.fullyQualifiedName, "books.ns.svc.cluster.local");
   const rule = sp.routes!.routes[0]!.rules[0]!;
-  assert.deepEqual(rule.timeouts, { requestMs: 250 });
+  // linkerd `http::ResponseTimeout`: the response headers, not the body.
+  assert.deepEqual(rule.timeouts, { headersMs: 250 });
+  // The classes classify responses too (first match wins); 200 is unmatched.
+  assert.deepEqual(rule.responseClasses, {
+    failure: [{ start: 429, end: 429 }, { start: 500, end: 502 }],
+    success: [{ start: 503, end: 599 }],
+  });
   assert.deepEqual(rule.retry, {
     maxRetries: 10,
     maxRequestBytes: 65536,
@@ -183,6 +189,7 @@ Deno.test("serviceProfileOf() maps timeouts, retries, budget and a weighted spli
   const last = sp.routes!.routes.at(-1)!.rules[0]!;
   assert.deepEqual(last.backends, rule.backends);
   assert.equal(last.retry, undefined);
+  assert.equal(last.responseClasses, undefined, "default classification");
 });
 
 Deno.test("serviceProfileOf() leaves routing to the policy when the profile has no routes or split", () => {

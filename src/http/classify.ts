@@ -3,8 +3,11 @@
  * the end of the stream when it depends on trailers (linkerd
  * `linkerd/http/classify`, `app/core/classify.rs`).
  *
- * Used by endpoint metrics (`classification` label), failure accrual and
- * retries.
+ * Used by endpoint metrics (`classification` label) and failure accrual,
+ * with the classifier the request carries (`req.ext.classify`, linkerd's
+ * `classify::Response` extension): a ServiceProfile route's response
+ * classes (linkerd `app/core/src/classify.rs` `Response::Profile`), else
+ * the default. Profile retries use the same classes.
  *
  * @module
  */
@@ -23,6 +26,7 @@ import type {
 } from "./message.ts";
 import { headerValue } from "./message.ts";
 import { isGrpc } from "./respond.ts";
+import type { ResponseClasses } from "./route/model.ts";
 
 /** The class of one response (linkerd `Class`). */
 export type ResponseClass =
@@ -44,6 +48,14 @@ export interface ClassifyPolicy {
   readonly httpFailure: (status: number) => boolean;
   /** gRPC codes that are failures. @default DATA_LOSS, DEADLINE_EXCEEDED, INTERNAL, PERMISSION_DENIED, UNAVAILABLE, UNKNOWN */
   readonly grpcFailureCodes: ReadonlySet<number>;
+  /**
+   * A ServiceProfile route's response classes (linkerd `Response::Profile`):
+   * true = failure, false = success, undefined = no class matches the
+   * status; then a `grpc-status` in the headers or the trailers decides
+   * with `grpcFailureCodes` whatever the request's content type, else
+   * `httpFailure`. Absent = not a profile route.
+   */
+  readonly profileClass?: (status: number) => boolean | undefined;
 }
 
 /** The class of a request that failed with an error. */
@@ -54,6 +66,25 @@ export const DEFAULT_CLASSIFY: ClassifyPolicy = {
   httpFailure: (status) => status >= 500 && status <= 599,
   grpcFailureCodes: new Set([2, 4, 7, 13, 14, 15]),
 };
+
+/**
+ * The classifier of a profile route with these response classes (linkerd
+ * `classify::Request::Profile`; the fallback is the default one).
+ */
+export function profileClassifyOf(classes: ResponseClasses): ClassifyPolicy {
+  const failure = classes.failure.map((r) => [r.start, r.end] as const);
+  const success = classes.success.map((r) => [r.start, r.end] as const);
+  return {
+    ...DEFAULT_CLASSIFY,
+    profileClass(status) {
+      for (const [a, b] of failure) if (status >= a && status <= b) return true;
+      for (const [a, b] of success) {
+        if (status >= a && status <= b) return false;
+      }
+      return undefined;
+    },
+  };
+}
 
 /** gRPC "OK" with an unknown status: a stream that ended without `grpc-status` (linkerd treats it as success). */
 const GRPC_UNKNOWN_OK = -1;
@@ -69,8 +100,11 @@ export function classifyResponse(
   req: HttpRequest,
   rsp: HttpResponse,
   onClass: (c: ResponseClass) => void,
-  policy: ClassifyPolicy = DEFAULT_CLASSIFY,
+  policy: ClassifyPolicy = req.ext.classify ?? DEFAULT_CLASSIFY,
 ): HttpResponse {
+  if (policy.profileClass !== undefined) {
+    return classifyProfile(rsp, onClass, policy, policy.profileClass);
+  }
   if (!isGrpc(req)) {
     onClass({
       kind: "http",
@@ -89,6 +123,47 @@ export function classifyResponse(
       onClass(
         grpcClass(trailers && headerValue(trailers, "grpc-status"), policy),
       ),
+    error: (err) => onClass(classifyError(err)),
+  });
+  return rsp;
+}
+
+/**
+ * linkerd `Response::Profile`: the first matching class decides; unmatched,
+ * a `grpc-status` (headers, else trailers) with the default codes, else
+ * 5xx is a failure, known at the end of the stream.
+ */
+function classifyProfile(
+  rsp: HttpResponse,
+  onClass: (c: ResponseClass) => void,
+  policy: ClassifyPolicy,
+  profileClass: (status: number) => boolean | undefined,
+): HttpResponse {
+  const status = rsp.status;
+  const verdict = profileClass(status);
+  if (verdict !== undefined) {
+    onClass({ kind: "http", status, failure: verdict });
+    return rsp;
+  }
+  const inHeaders = headerValue(rsp.headers, "grpc-status");
+  if (inHeaders !== undefined) {
+    onClass(grpcClass(inHeaders, policy));
+    return rsp;
+  }
+  const http: ResponseClass = {
+    kind: "http",
+    status,
+    failure: policy.httpFailure(status),
+  };
+  if (rsp.body === null) {
+    onClass(http);
+    return rsp;
+  }
+  rsp.body = observeBody(rsp.body, {
+    end(trailers) {
+      const code = trailers && headerValue(trailers, "grpc-status");
+      onClass(code === undefined ? http : grpcClass(code, policy));
+    },
     error: (err) => onClass(classifyError(err)),
   });
   return rsp;

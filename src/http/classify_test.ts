@@ -3,6 +3,7 @@ import { EndpointIoError, StreamResetError } from "../errors.ts";
 import {
   classifyError,
   classifyResponse,
+  profileClassifyOf,
   type ResponseClass,
 } from "./classify.ts";
 import { bytesBody, type HttpRequest, readBody } from "./message.ts";
@@ -102,4 +103,60 @@ Deno.test("classifyError() labels resets, timeouts and I/O errors as failures", 
     error: "i/o",
     failure: true,
   });
+});
+
+Deno.test("classifyResponse() with a profile's classes (req.ext.classify): the first match decides, else gRPC status, else 5xx", async () => {
+  // 404 is a failure, 5xx a success; everything else unmatched.
+  const classify = profileClassifyOf({
+    failure: [{ start: 404, end: 404 }],
+    success: [{ start: 500, end: 599 }],
+  });
+  const profiled = (grpc: boolean): HttpRequest => ({
+    ...req(grpc),
+    ext: { classify },
+  });
+  const classOf = (
+    r: HttpRequest,
+    status: number,
+    headers: Record<string, string> = {},
+  ) => {
+    let c: ResponseClass | undefined;
+    classifyResponse(r, { status, headers, body: null }, (x) => c = x);
+    return c;
+  };
+  assert.deepEqual(classOf(profiled(false), 404), {
+    kind: "http",
+    status: 404,
+    failure: true,
+  });
+  assert.deepEqual(classOf(profiled(false), 503), {
+    kind: "http",
+    status: 503,
+    failure: false,
+  });
+  assert.equal(classOf(profiled(false), 200)?.failure, false);
+  // A matching class wins over grpc-status, even on a gRPC request.
+  assert.equal(
+    classOf(profiled(true), 404, { "grpc-status": "0" })?.failure,
+    true,
+  );
+  // Unmatched: grpc-status in the headers with the default codes, whatever the content type.
+  assert.deepEqual(classOf(profiled(false), 200, { "grpc-status": "14" }), {
+    kind: "grpc",
+    code: 14,
+    failure: true,
+  });
+  // Unmatched with a body: known at the end, from the trailers if they carry a status.
+  let c: ResponseClass | undefined;
+  const rsp = classifyResponse(
+    profiled(false),
+    { status: 200, headers: {}, body: bytesBody("x") },
+    (x) => c = x,
+  );
+  assert.equal(c, undefined);
+  await readBody(rsp.body!);
+  assert.deepEqual(c, { kind: "http", status: 200, failure: false });
+  // Without the extension: the default (404 a success, 503 a failure).
+  assert.equal(classOf(req(false), 404)?.failure, false);
+  assert.equal(classOf(req(false), 503)?.failure, true);
 });

@@ -12,7 +12,13 @@
  * - `responseHeadersMs` (the retry `timeout`, linkerd `response_headers`):
  *   from the end of the request body to the response headers;
  * - `idleMs` (`idle`): no frame either way for that long, checked while the
- *   request body streams and on the response body.
+ *   request body streams and on the response body;
+ * - `headersDeadlineMs` (a ServiceProfile route's `timeout`, linkerd
+ *   `http::ResponseTimeout` in `proxy/http/src/timeout.rs`): an absolute
+ *   deadline on the response headers only, set when the request enters the
+ *   route, so it spans every attempt; a response whose headers arrived in
+ *   time streams its body for as long as it takes. It fails with a plain
+ *   {@linkcode ResponseTimeoutError} ("HTTP response timeout after …").
  *
  * Before the response headers a timeout fails the call with
  * {@linkcode StreamTimeoutError} (504, gRPC DEADLINE_EXCEEDED, the client
@@ -30,6 +36,7 @@
  */
 import type { Clock, TimerId } from "../balance/clock.ts";
 import {
+  ResponseTimeoutError,
   StreamResetError,
   StreamTimeoutError,
   type StreamTimeoutKind,
@@ -48,7 +55,17 @@ export interface StreamTimeouts {
   readonly responseHeadersMs?: number;
   /** Longest time without a frame either way (linkerd `idle`). */
   readonly idleMs?: number;
+  /**
+   * Absolute deadline on the clock for the response headers only, across
+   * attempts (a profile route's `timeout`, linkerd `ResponseTimeout`).
+   */
+  readonly headersDeadlineMs?: number;
+  /** The profile timeout the headers deadline came from, for the error message. */
+  readonly headersMs?: number;
 }
+
+/** Which timeout fired: a stream timeout, or the profile headers deadline. */
+type Expiry = StreamTimeoutKind | "headers-deadline";
 
 /** A timer of {@linkcode SharedTimers}. */
 interface Entry {
@@ -178,14 +195,15 @@ const CANCEL = 8;
 /** True when `t` sets any timeout. */
 export function hasTimeouts(t: StreamTimeouts): boolean {
   return t.deadlineMs !== undefined || t.responseMs !== undefined ||
-    t.responseHeadersMs !== undefined || t.idleMs !== undefined;
+    t.responseHeadersMs !== undefined || t.idleMs !== undefined ||
+    t.headersDeadlineMs !== undefined;
 }
 
 /** Options of {@linkcode callWithTimeouts}. */
 export interface TimeoutOptions {
   readonly clock: Clock;
   /** Called when a timeout fires (before or after the response headers), for metrics. */
-  readonly onTimeout?: (err: StreamTimeoutError) => void;
+  readonly onTimeout?: (err: ResponseTimeoutError) => void;
 }
 
 /**
@@ -213,7 +231,7 @@ class TimedExchange {
   readonly #req: HttpRequest;
   readonly #t: StreamTimeouts;
   readonly #clock: Clock;
-  readonly #onTimeout: ((err: StreamTimeoutError) => void) | undefined;
+  readonly #onTimeout: ((err: ResponseTimeoutError) => void) | undefined;
   readonly #abort = new AbortController();
   #phase: Phase = "headers";
   /** When the request body ended (clock ms), if it did. */
@@ -314,8 +332,10 @@ class TimedExchange {
   }
 
   /** A timeout fired: fail this attempt and cancel its upstream. */
-  #expire(kind: StreamTimeoutKind, ms: number): void {
-    const err = new StreamTimeoutError(kind, ms);
+  #expire(kind: Expiry, ms: number): void {
+    const err = kind === "headers-deadline"
+      ? new ResponseTimeoutError(ms, `HTTP response timeout after ${ms}ms`)
+      : new StreamTimeoutError(kind, ms);
     const phase = this.#phase;
     this.#finish();
     this.#onTimeout?.(err);
@@ -341,11 +361,19 @@ class TimedExchange {
     if (this.#phase === "done") return;
     const t = this.#t;
     let at = Infinity;
-    let kind: StreamTimeoutKind = "request";
+    let kind: Expiry = "request";
     let ms = 0;
     if (t.deadlineMs !== undefined) {
       at = t.deadlineMs;
       ms = t.requestMs ?? 0;
+    }
+    if (
+      this.#phase === "headers" && t.headersDeadlineMs !== undefined &&
+      t.headersDeadlineMs < at
+    ) {
+      at = t.headersDeadlineMs;
+      kind = "headers-deadline";
+      ms = t.headersMs ?? 0;
     }
     const end = this.#requestEndAt;
     if (end !== undefined) {

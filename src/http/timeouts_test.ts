@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { ManualClock } from "../balance/_test_util.ts";
-import { causeOf, StreamResetError, StreamTimeoutError } from "../errors.ts";
+import {
+  causeOf,
+  ResponseTimeoutError,
+  StreamResetError,
+  StreamTimeoutError,
+} from "../errors.ts";
 import type { HttpRequest, HttpResponse } from "./message.ts";
 import { errorResponse } from "./respond.ts";
 import { collect, flush, PushBody, request } from "./retry/_test_util.ts";
@@ -31,7 +36,10 @@ Deno.test("callWithTimeouts(): the request deadline fails the call before header
   const p = callWithTimeouts(up.call, request(), {
     deadlineMs: 1100,
     requestMs: 100,
-  }, { clock, onTimeout: (e) => timeouts.push(e.timeout) });
+  }, {
+    clock,
+    onTimeout: (e) => timeouts.push((e as StreamTimeoutError).timeout),
+  });
   const signal = up.seen[0]!.ext.signal!;
   clock.advance(99);
   assert.equal(signal.aborted, false);
@@ -106,6 +114,51 @@ Deno.test("callWithTimeouts(): the response timeout fails the body after headers
   assert.ok(upBody.canceled instanceof StreamResetError);
   assert.equal((upBody.canceled as StreamResetError).code, CANCEL);
   assert.equal(clock.pending, 0);
+});
+
+Deno.test("callWithTimeouts(): the profile headers deadline bounds the headers only; a body may stream past it", async () => {
+  const clock = new ManualClock(1000);
+  // Headers late: linkerd's profile ResponseTimeoutError, upstream canceled.
+  let up = upstream();
+  const timeouts: unknown[] = [];
+  const late = callWithTimeouts(up.call, request(), {
+    headersDeadlineMs: 1300,
+    headersMs: 300,
+  }, { clock, onTimeout: (e) => timeouts.push(e) });
+  const signal = up.seen[0]!.ext.signal!;
+  clock.advance(299);
+  assert.equal(signal.aborted, false);
+  clock.advance(1);
+  const err = await late.catch((e) => e);
+  assert.ok(err instanceof ResponseTimeoutError);
+  assert.ok(!(err instanceof StreamTimeoutError));
+  assert.match(err.message, /HTTP response timeout after 300ms/);
+  assert.equal(timeouts[0], err);
+  assert.ok(signal.aborted);
+  assert.equal(errorResponse(request(), err).response.status, 504);
+  assert.equal(clock.pending, 0);
+
+  // Headers in time: the body streams for 2 s and ends normally.
+  up = upstream();
+  const p = callWithTimeouts(up.call, request(), {
+    headersDeadlineMs: clock.now() + 300,
+    headersMs: 300,
+  }, { clock });
+  clock.advance(100);
+  const upBody = new PushBody();
+  up.respond({ status: 200, headers: {}, body: upBody });
+  const got = collect((await p).body!);
+  assert.equal(clock.pending, 0, "no timer once the headers are in");
+  for (let i = 0; i < 4; i++) {
+    clock.advance(500);
+    upBody.push(String(i));
+  }
+  upBody.end();
+  await flush();
+  assert.equal(got.error, undefined);
+  assert.equal(got.text(), "0123");
+  assert.ok(got.ended);
+  assert.equal(upBody.canceled, undefined);
 });
 
 Deno.test("callWithTimeouts(): frames keep the idle timeout off; silence trips it", async () => {

@@ -20,10 +20,17 @@
  *    once), a reset or connection loss before any response, and the per-try
  *    timeout are, for idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE)
  *    and gRPC calls, or for every method when the route opts in;
- * 4. a retry needs a replayable body and a withdrawal from the retry budget
- *    (else `overflow`), waits for the backoff (25 ms → 250 ms, jitter 1 by
- *    default), and goes back through the distribution and the balancer, so
- *    it usually lands on another endpoint.
+ * 4. a retry needs a replayable body and, when the service has a retry
+ *    budget, a withdrawal from it (else `overflow`), waits for the backoff
+ *    (25 ms → 250 ms, jitter 1 by default), and goes back through the
+ *    distribution and the balancer, so it usually lands on another
+ *    endpoint.
+ *
+ * The budget is the ServiceProfile's (linkerd `out/http/retry.rs`: every
+ * answer that needs no retry deposits, every retry withdraws) or a YAML
+ * service's `retryBudget`. Policy routes (HTTPRoute/GRPCRoute) have none,
+ * as in linkerd (`policy/route/retry.rs`, `linkerd/http/retry`): their
+ * retries are bounded by the rule's limit only.
  *
  * Requests on routes without a retry policy never reach this module (the
  * route stack is built without it: no body buffering, no closures).
@@ -36,6 +43,7 @@ import {
   ConnectTimeoutError,
   EndpointIoError,
   FailFastError,
+  type ResponseTimeoutError,
   StreamResetError,
   StreamTimeoutError,
 } from "../../errors.ts";
@@ -118,7 +126,7 @@ export interface RetryMetrics {
 export interface RetryOptions {
   /** The route's timeouts. @default {none} */
   timeouts?: RouteTimeouts;
-  /** The retry budget shared by the service's routes. @default {no budget} */
+  /** The retry budget shared by the service's routes (profiles, YAML `retryBudget`). @default {no budget} */
   budget?: TpsBudget;
   metrics?: RetryMetrics;
   /** Timers and time of the timeouts and the backoff. @default {SHARED_TIMERS} */
@@ -180,22 +188,55 @@ export function errorLabel(err: unknown): string | undefined {
   return undefined;
 }
 
+/** An attempt's timeouts without the per-request deadlines. */
+type Template = Omit<
+  StreamTimeouts,
+  "deadlineMs" | "responseHeadersMs" | "headersDeadlineMs"
+>;
+
 /** The route's timeouts as a template for each attempt. */
-function attemptTimeouts(
-  t: RouteTimeouts | undefined,
-): Omit<StreamTimeouts, "deadlineMs" | "responseHeadersMs"> {
+function attemptTimeouts(t: RouteTimeouts | undefined): Template {
   if (t === undefined) return {};
   return {
     ...(t.requestMs ? { requestMs: t.requestMs } : {}),
     ...(t.responseMs ? { responseMs: t.responseMs } : {}),
     ...(t.idleMs ? { idleMs: t.idleMs } : {}),
+    ...(t.headersMs ? { headersMs: t.headersMs } : {}),
+  };
+}
+
+/**
+ * The absolute deadlines of a request entering the route: the request
+ * deadline (linkerd `limit`) and the profile headers deadline (linkerd
+ * `ResponseTimeout`), both spanning every attempt.
+ */
+function deadlines(
+  template: Template,
+  now: number,
+): Pick<StreamTimeouts, "deadlineMs" | "headersDeadlineMs"> {
+  const { requestMs, headersMs } = template;
+  if (requestMs === undefined && headersMs === undefined) return {};
+  return {
+    ...(requestMs === undefined ? {} : { deadlineMs: now + requestMs }),
+    ...(headersMs === undefined ? {} : { headersDeadlineMs: now + headersMs }),
   };
 }
 
 /** True when a route's timeouts set anything (0 = none, as in linkerd). */
 export function hasRouteTimeouts(t: RouteTimeouts | undefined): boolean {
   return t !== undefined &&
-    Boolean(t.requestMs || t.responseMs || t.idleMs);
+    Boolean(t.requestMs || t.responseMs || t.idleMs || t.headersMs);
+}
+
+/** Reports a fired timeout to the route metrics (a profile timeout has no route label). */
+function onTimeoutOf(
+  metrics: RetryMetrics | undefined,
+): ((err: ResponseTimeoutError) => void) | undefined {
+  if (metrics === undefined) return undefined;
+  return (e) => {
+    const label = errorLabel(e);
+    if (label !== undefined) metrics.error(label);
+  };
 }
 
 /**
@@ -212,14 +253,16 @@ export function newStreamTimeouts<A>(
   const template = attemptTimeouts(timeouts);
   const clock = opts.clock ?? SHARED_TIMERS;
   const metrics = opts.metrics;
-  const requestMs = template.requestMs;
-  const timeoutOpts: TimeoutOptions = metrics
-    ? { clock, onTimeout: (e) => metrics.error(errorLabel(e)!) }
-    : { clock };
+  const perRequest = template.requestMs !== undefined ||
+    template.headersMs !== undefined;
+  const onTimeout = onTimeoutOf(metrics);
+  const timeoutOpts: TimeoutOptions = onTimeout ? { clock, onTimeout } : {
+    clock,
+  };
   return function timeoutService(req, arg) {
-    const t: StreamTimeouts = requestMs === undefined
-      ? template
-      : { ...template, deadlineMs: clock.now() + requestMs };
+    const t: StreamTimeouts = perRequest
+      ? { ...template, ...deadlines(template, clock.now()) }
+      : template;
     const p = callWithTimeouts((r) => inner(r, arg), req, t, timeoutOpts);
     if (metrics === undefined) return p;
     return p.catch((err) => {
@@ -255,7 +298,7 @@ export function newHttpRetry<A>(
 class Retrier<A> {
   readonly #inner: RouteCall<A>;
   readonly #policy: RetryPolicy;
-  readonly #template: Omit<StreamTimeouts, "deadlineMs" | "responseHeadersMs">;
+  readonly #template: Template;
   readonly #budget: TpsBudget | undefined;
   readonly #metrics: RetryMetrics | undefined;
   readonly #clock: Clock;
@@ -273,8 +316,9 @@ class Retrier<A> {
     this.#clock = opts.clock ?? SHARED_TIMERS;
     this.#random = opts.random ?? Math.random;
     this.#isUnsent = opts.isUnsent ?? (() => false);
-    this.#timeoutOpts = metrics
-      ? { clock: this.#clock, onTimeout: (e) => metrics.error(errorLabel(e)!) }
+    const onTimeout = onTimeoutOf(metrics);
+    this.#timeoutOpts = onTimeout
+      ? { clock: this.#clock, onTimeout }
       : { clock: this.#clock };
   }
 
@@ -282,11 +326,14 @@ class Retrier<A> {
     const policy = this.#policy;
     const clock = this.#clock;
     const metrics = this.#metrics;
-    this.#budget?.deposit();
-    const requestMs = this.#template.requestMs;
-    const deadlineMs = requestMs === undefined
-      ? undefined
-      : clock.now() + requestMs;
+    const budget = this.#budget;
+    const fixed = deadlines(this.#template, clock.now());
+    const deadlineMs = fixed.deadlineMs;
+    // The earliest time past which a retry cannot answer.
+    const lastChance = Math.min(
+      deadlineMs ?? Infinity,
+      fixed.headersDeadlineMs ?? Infinity,
+    );
     const methodSafe = policy.nonIdempotent === true ||
       IDEMPOTENT.has(req.method) || isGrpc(req);
     const replay = req.body === null
@@ -299,7 +346,7 @@ class Retrier<A> {
       const last = attempt >= policy.maxRetries;
       const t: StreamTimeouts = {
         ...this.#template,
-        ...(deadlineMs === undefined ? {} : { deadlineMs }),
+        ...fixed,
         ...(last || policy.timeoutMs === undefined
           ? {}
           : { responseHeadersMs: policy.timeoutMs }),
@@ -349,6 +396,9 @@ class Retrier<A> {
         retryable = this.#retryableError(error, methodSafe, signal);
       }
       if (!retryable) {
+        // tower `TpsBudget` as linkerd's profile retries use it: every
+        // answer that needs no retry deposits (`out/http/retry.rs`).
+        budget?.deposit();
         if (attempt > 0 && rsp !== undefined) metrics?.success();
         return this.#done(replay, rsp, error);
       }
@@ -358,17 +408,18 @@ class Retrier<A> {
       }
       if (signal?.aborted) return this.#done(replay, rsp, error);
       if (replay !== undefined && !replay.replayable) {
+        budget?.deposit(); // linkerd: a capped body is not retryable
         return this.#done(replay, rsp, error);
       }
       const backoff = policy.backoff;
       const wait = backoff === undefined
         ? 0
         : backoffDelayMs(backoff, attempt, this.#random);
-      if (deadlineMs !== undefined && clock.now() + wait >= deadlineMs) {
+      if (clock.now() + wait >= lastChance) {
         // The retry could not answer in time: the last answer is better than a 504.
         return this.#done(replay, rsp, error);
       }
-      if (this.#budget !== undefined && !this.#budget.withdraw()) {
+      if (budget !== undefined && !budget.withdraw()) {
         metrics?.overflow();
         return this.#done(replay, rsp, error);
       }

@@ -193,26 +193,36 @@ Deno.test("newHttpRetry(): after the last retry the last answer goes back, count
   );
 });
 
-Deno.test("newHttpRetry(): a spent budget stops retries (overflow) and returns the failure", async () => {
+Deno.test("newHttpRetry(): a spent budget stops retries (overflow); only answers that need no retry deposit", async () => {
   const budget = new TpsBudget(
     { ratio: 0.2, minPerSecond: 1, ttlMs: 1000 },
     () => 0,
   );
-  const inner = scripted(503);
+  let status = 503;
+  const inner = scripted(() => response(status));
   const { counts, metrics } = counting();
   const svc = newHttpRetry(inner.call, policy({ maxRetries: 5 }), {
     metrics,
     budget,
   });
-  // The reserve (1/s × 1 s) and 1 deposit per 5 requests.
+  // The reserve (1/s × 1 s) pays one retry; failures never deposit
+  // (linkerd `out/http/retry.rs`: only a non-retryable answer deposits).
   const statuses = [];
   for (let i = 0; i < 5; i++) {
     statuses.push((await svc(request(), undefined)).status);
   }
   assert.deepEqual(statuses, [503, 503, 503, 503, 503]);
-  assert.equal(counts.retry, 2, "1 from the reserve + 1 from 5 deposits");
+  assert.equal(counts.retry, 1, "1 from the reserve");
   assert.equal(counts.overflow, 5);
-  assert.equal(inner.attempts.length, 7);
+  assert.equal(inner.attempts.length, 6);
+  // 5 successes deposit 1 each: one more retry (withdrawal 5).
+  status = 200;
+  for (let i = 0; i < 5; i++) await svc(request(), undefined);
+  status = 503;
+  await svc(request(), undefined);
+  await svc(request(), undefined);
+  assert.equal(counts.retry, 2, "1 more from 5 deposits");
+  assert.equal(counts.overflow, 7);
 });
 
 Deno.test("newHttpRetry(): the body is replayed byte for byte; a body over maxRequestBytes is not retried", async () => {

@@ -181,6 +181,13 @@ export interface RouteTimeouts {
   readonly responseMs?: number;
   readonly requestMs?: number;
   readonly idleMs?: number;
+  /**
+   * A ServiceProfile route's `timeout` (linkerd `http::ResponseTimeout`,
+   * `proxy/http/src/timeout.rs`, around the profile retry layer): from
+   * route entry to the response headers, across all retries; the response
+   * body is not bounded.
+   */
+  readonly headersMs?: number;
 }
 
 /** Retry backoff (linkerd `ExponentialBackoff`). */
@@ -225,6 +232,19 @@ export interface GrpcRetry {
   readonly backoff?: RetryBackoff;
 }
 
+/**
+ * A ServiceProfile route's response classes, resolved per status (linkerd
+ * `profiles::http::ResponseClasses`: the first class whose condition
+ * matches decides): statuses in `failure` are failures, in `success`
+ * successes; any other status is unmatched and classified as linkerd's
+ * `Response::Profile` does (a `grpc-status` in the headers or trailers
+ * with the default gRPC codes, else 5xx is a failure).
+ */
+export interface ResponseClasses {
+  readonly failure: readonly StatusRange[];
+  readonly success: readonly StatusRange[];
+}
+
 /** One HTTP rule (linkerd `outbound.HttpRoute.Rule`). */
 export interface HttpRule {
   /** Any one must match; none = matches every request (prefix "/"). */
@@ -234,6 +254,12 @@ export interface HttpRule {
   readonly timeouts: RouteTimeouts;
   readonly retry?: HttpRetry;
   readonly allowL5dRequestHeaders: boolean;
+  /**
+   * The classification of its responses for endpoint metrics and failure
+   * accrual (profile routes only); absent = linkerd's default (5xx, gRPC
+   * codes).
+   */
+  readonly responseClasses?: ResponseClasses;
 }
 
 /** One gRPC rule (linkerd `outbound.GrpcRoute.Rule`). */
@@ -275,7 +301,9 @@ export interface RetryBudget {
 /**
  * A service's routes: HTTP routes or gRPC routes, never both (linkerd
  * `ProxyProtocol.Http1/Http2 { routes }` vs `ProxyProtocol.Grpc { routes }`).
- * `retryBudget` absent = 0.2 of requests, ≥ 10/s, 10 s.
+ * `retryBudget` absent = retries bounded only by each rule's limit, as
+ * linkerd's policy routes (`policy/route/retry.rs` has no budget); a
+ * ServiceProfile sets its own, and YAML may set one.
  */
 export type ServiceRoutes =
   | {

@@ -40,11 +40,13 @@ import type {
   HeaderModifier,
   HttpFilter,
   HttpRetry,
+  ResponseClasses,
   RouteBackend,
   RouteRef,
   RouteTimeouts,
   ServiceRoutes,
 } from "../../http/route/model.ts";
+import { profileClassifyOf } from "../../http/classify.ts";
 import { compileHttpRoutes, findHttpRoute } from "../../http/route/route.ts";
 import type { Clock } from "../../balance/clock.ts";
 import type { TpsBudget } from "../../http/retry/budget.ts";
@@ -96,6 +98,8 @@ export interface RuleStack<F> {
   readonly backends: Distribution<F>;
   readonly timeouts?: RouteTimeouts;
   readonly retry?: HttpRetry | GrpcRetry;
+  /** A profile route's response classes (HTTP rules only). */
+  readonly responseClasses?: ResponseClasses;
 }
 
 /** The path summary gRPC rules pass on (gRPC routes have no redirects). */
@@ -150,8 +154,24 @@ export function newRouteTable(
  * `NewDistribute`); around them, when the rule has them, the retry loop
  * and the stream timeouts of each attempt (linkerd `NewHttpRetry`,
  * `EnforceTimeouts`). Filters run again on every attempt, as in linkerd.
+ * Outermost, a profile rule's response classes become the request's
+ * classifier for the endpoint (linkerd `classify::NewClassify`).
  */
 export function newRuleService<F extends HttpFilter | GrpcFilter>(
+  rule: RuleStack<F>,
+  params: RouteStackParams,
+  metrics?: RetryMetrics,
+): RoutedService {
+  const inner = newResilientService(rule, params, metrics);
+  if (rule.responseClasses === undefined) return inner;
+  const classify = profileClassifyOf(rule.responseClasses);
+  return function classifiedService(req, path) {
+    return inner({ ...req, ext: { ...req.ext, classify } }, path);
+  };
+}
+
+/** The rule's filters and distribution, in its retries and timeouts. */
+function newResilientService<F extends HttpFilter | GrpcFilter>(
   rule: RuleStack<F>,
   params: RouteStackParams,
   metrics?: RetryMetrics,

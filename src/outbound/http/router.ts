@@ -21,7 +21,7 @@ import type {
   HttpResponse,
   HttpService,
 } from "../../http/message.ts";
-import { DEFAULT_RETRY_BUDGET, TpsBudget } from "../../http/retry/budget.ts";
+import { TpsBudget } from "../../http/retry/budget.ts";
 import type { RetryMetrics } from "../../http/retry/retry.ts";
 import type {
   Backend,
@@ -152,13 +152,17 @@ export class HttpRouter implements Disposable {
 
   /**
    * What the routes' retries and timeouts share: the service's retry budget
-   * (rebuilt only when its spec changes), the route metric families and the
+   * when its routes have one (a ServiceProfile's, or YAML `retryBudget`;
+   * rebuilt only when its spec changes; policy routes have none, as
+   * linkerd's `policy/route/retry.rs`), the route metric families and the
    * test for a failed connect.
    */
   #resilience(routes: ServiceRoutes): ResilienceParams {
-    const spec = routes.retryBudget ?? DEFAULT_RETRY_BUDGET;
+    const spec = routes.retryBudget;
     const b = this.#budget;
-    if (
+    if (spec === undefined) {
+      this.#budget = undefined;
+    } else if (
       b === undefined || b.spec.ratio !== spec.ratio ||
       b.spec.minPerSecond !== spec.minPerSecond || b.spec.ttlMs !== spec.ttlMs
     ) {
@@ -166,8 +170,9 @@ export class HttpRouter implements Disposable {
     }
     const families = routeFamilies(this.#ctx);
     const logical = this.#target.logical;
+    const budget = this.#budget?.budget;
     return {
-      budget: this.#budget!.budget,
+      ...(budget === undefined ? {} : { budget }),
       isUnsent: isConnectError,
       ...(families
         ? {
