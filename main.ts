@@ -7,6 +7,7 @@
  */
 import { buildApp } from "./src/app.ts";
 import { parseConfig } from "./src/config/env.ts";
+import { runInit } from "./src/init/cli.ts";
 
 const HELP = `Petrel: a service-mesh sidecar proxy (linkerd2-proxy compatible)
 
@@ -14,6 +15,8 @@ Usage:
   deno run -A main.ts [--config FILE]          run the proxy
   deno run -A main.ts check [--config FILE]    validate a config (and the environment);
                                                exit 0 "config OK: N services", else 1
+  deno run -A main.ts init [flags]             install the pod's redirect rules (nftables),
+                                               as linkerd2-proxy-init; init --help for flags
   deno run -A main.ts --help                   this text
 
 Flags:
@@ -73,6 +76,7 @@ function check(args: string[]): number {
 }
 
 async function main(args: string[]): Promise<number> {
+  if (args[0] === "init") return await runInit(args.slice(1));
   if (args.includes("--help") || args.includes("-h")) {
     console.log(HELP);
     return 0;
