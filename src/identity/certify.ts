@@ -26,6 +26,12 @@ import {
 import type { Config } from "../config/config.ts";
 import type { Logger } from "../log.ts";
 import {
+  certificateSans,
+  describeSans,
+  type SanEntry,
+  sansMatch,
+} from "../tls/names.ts";
+import {
   createCsr,
   derToPem,
   generateLocalKey,
@@ -264,11 +270,22 @@ export class IdentityCertifier implements Disposable, AsyncDisposable {
         "Cannot use Certify response: the certificate is not for our key",
       );
     }
-    const sans = (leaf.subjectAltName ?? "").split(/,\s*/);
-    if (!sans.some((s) => s.toLowerCase() === `dns:${name}`)) {
+    // From the DER, not the subjectAltName text (Deno leaves commas unquoted).
+    let sans: SanEntry[];
+    try {
+      sans = certificateSans(leaf.raw);
+    } catch (err) {
+      throw new TypeError(
+        `Cannot use Certify response: unreadable subjectAltName: ${
+          err instanceof Error ? err.message : String(err)
+        }`,
+        { cause: err },
+      );
+    }
+    if (!sansMatch(sans, name)) {
       throw new TypeError(
         `Cannot use Certify response: its SANs (${
-          leaf.subjectAltName ?? "none"
+          describeSans(sans)
         }) do not contain "${name}"`,
       );
     }

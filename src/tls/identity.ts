@@ -31,7 +31,13 @@ import {
   X509Certificate,
 } from "node:crypto";
 import { dirname, join, resolve } from "node:path";
-import { identityOfSans, parseSubjectAltName, sansMatch } from "./names.ts";
+import {
+  certificateSans,
+  describeSans,
+  identityOfSans,
+  type SanEntry,
+  sansMatch,
+} from "./names.ts";
 
 /** File names looked up in the identity directory. */
 export const IDENTITY_DIR_FILES = Object.freeze({
@@ -253,13 +259,23 @@ export async function loadCredentials(
       `Cannot use certificate "${paths.cert}": it is not signed by the trust anchors`,
     );
   }
-  const sans = parseSubjectAltName(leaf.subjectAltName);
+  let sans: SanEntry[];
+  try {
+    sans = certificateSans(leaf.raw);
+  } catch (err) {
+    throw new TypeError(
+      `Cannot use certificate "${paths.cert}": unreadable subjectAltName: ${
+        err instanceof Error ? err.message : String(err)
+      }`,
+      { cause: err },
+    );
+  }
   let name: string | undefined;
   if (src.localName !== undefined) {
     if (!sansMatch(sans, src.localName)) {
       throw new TypeError(
         `Cannot use certificate "${paths.cert}": its SANs (${
-          leaf.subjectAltName ?? "none"
+          describeSans(sans)
         }) do not contain the local identity "${src.localName}"`,
       );
     }
@@ -269,7 +285,9 @@ export async function loadCredentials(
   }
   if (name === undefined) {
     throw new TypeError(
-      `Cannot use certificate "${paths.cert}": it has no DNS or URI SAN`,
+      `Cannot use certificate "${paths.cert}": no SAN is a valid identity (${
+        describeSans(sans)
+      })`,
     );
   }
   return {

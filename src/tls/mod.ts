@@ -26,12 +26,14 @@ export {
   type WatchIdentityOptions,
 } from "./identity.ts";
 export {
+  certificateSans,
+  describeSans,
   identityOfSans,
   isIdentityName,
   L5D_CLIENT_ID,
   normalizeIdentity,
-  parseSubjectAltName,
   type SanEntry,
+  sanIdentity,
   sansMatch,
 } from "./names.ts";
 export {

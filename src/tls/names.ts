@@ -1,20 +1,26 @@
 /**
- * TLS identity names: what a workload identity looks like and how it is
- * read from a certificate's subjectAltName (linkerd `linkerd/identity`
- * `Id`, `linkerd/tls` `ServerName`/`ClientId`, `meshtls/verifier`).
+ * TLS identity names: what a workload identity looks like, how it is read
+ * from a certificate's subjectAltName, and how it is compared (linkerd
+ * `linkerd/identity` `Id`, `linkerd/tls` `ServerName`/`ClientId`,
+ * `meshtls/verifier`).
  *
- * A linkerd identity is a DNS-like name, e.g.
+ * A linkerd identity is a DNS name, e.g.
  * `web.ns.serviceaccount.identity.linkerd.cluster.local` (a DNS SAN), or a
- * SPIFFE URI (a URI SAN).
+ * URI such as a SPIFFE ID (a URI SAN). The SANs are read from the
+ * certificate's DER ({@linkcode certificateSans}), never from a text
+ * rendering of them: Deno's `X509Certificate.subjectAltName` does not quote
+ * a name holding a comma, so a single DNS SAN
+ * `evil.test, DNS:web.ns…` would read as two names.
  *
  * @module
  */
 import { isDnsName } from "../config/parse.ts";
+import { readSubjectAltNames } from "./_der_read.ts";
 
 /** The header carrying the verified client identity to the application (linkerd `l5d-client-id`). */
 export const L5D_CLIENT_ID = "l5d-client-id";
 
-/** One subjectAltName entry of a certificate. */
+/** One subjectAltName entry of a certificate, as the certificate spells it. */
 export interface SanEntry {
   readonly kind: "dns" | "uri";
   readonly value: string;
@@ -40,77 +46,91 @@ export function normalizeIdentity(id: string): string {
 }
 
 /**
- * Parses the `subjectaltname` text of `node:tls`/`node:crypto`
- * (`"DNS:a.b, URI:spiffe://x, IP Address:1.2.3.4"`) into its DNS and URI
- * entries; other kinds are ignored (linkerd verifies DNS and URI SANs only).
+ * The DNS and URI SANs of a DER certificate, in certificate order (linkerd
+ * `extract_ids_from_cert` reads them with `x509-parser`). Throws a
+ * `SyntaxError` when the certificate's DER does not parse: the caller
+ * refuses such a certificate.
  */
-export function parseSubjectAltName(text: string | undefined): SanEntry[] {
-  if (!text) return [];
-  const out: SanEntry[] = [];
-  for (const part of splitEntries(text)) {
-    const colon = part.indexOf(":");
-    if (colon < 0) continue;
-    const kind = part.slice(0, colon).trim().toUpperCase();
-    let value = part.slice(colon + 1).trim();
-    // Node quotes values that hold a comma or quote (JSON-style).
-    if (value.startsWith('"') && value.endsWith('"')) {
-      try {
-        value = JSON.parse(value) as string;
-      } catch { /* keep as written */ }
-    }
-    if (kind === "DNS") out.push({ kind: "dns", value });
-    else if (kind === "URI") out.push({ kind: "uri", value });
-  }
-  return out;
-}
-
-/** Splits on commas outside double quotes. */
-function splitEntries(text: string): string[] {
-  const out: string[] = [];
-  let cur = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (c === "\\" && quoted && i + 1 < text.length) {
-      cur += c + text[++i];
-    } else if (c === '"') {
-      quoted = !quoted;
-      cur += c;
-    } else if (c === "," && !quoted) {
-      out.push(cur.trim());
-      cur = "";
-    } else {
-      cur += c;
-    }
-  }
-  if (cur.trim() !== "") out.push(cur.trim());
-  return out;
+export function certificateSans(der: Uint8Array): SanEntry[] {
+  return readSubjectAltNames(der);
 }
 
 /**
- * The identity a certificate proves: its first DNS SAN, else its first
- * URI SAN (linkerd `client_identity`: the peer's `ClientId`).
+ * The identity a SAN proves, in canonical form, or undefined when it is no
+ * valid identity (linkerd `Id::parse_dns_name` / `Id::parse_uri`): a DNS
+ * SAN must be a valid DNS name without a trailing dot (webpki's rules,
+ * underscores allowed; no wildcard, comma or space) and is lower-cased; a
+ * URI SAN must parse as a URL (WHATWG, as Rust's `url` crate) and is
+ * compared in its serialized form.
+ */
+export function sanIdentity(san: SanEntry): string | undefined {
+  return san.kind === "dns" ? parseDnsId(san.value) : parseUriId(san.value);
+}
+
+function parseDnsId(name: string): string | undefined {
+  if (name.length > 253 || name.endsWith(".") || !isDnsName(name)) {
+    return undefined;
+  }
+  return name.toLowerCase();
+}
+
+function parseUriId(uri: string): string | undefined {
+  // `new URL` trims C0 controls and spaces; an identity must not have them.
+  if (!/^[\x21-\x7e]+$/.test(uri)) return undefined;
+  try {
+    return new URL(uri).href;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A SAN that is no valid identity, as it reads in messages. */
+function describeSan(san: SanEntry): string {
+  const id = sanIdentity(san);
+  return id ??
+    `${san.kind.toUpperCase()}:${JSON.stringify(san.value)} (invalid)`;
+}
+
+/** The SANs for a log or error message; invalid ones quoted and marked. */
+export function describeSans(sans: readonly SanEntry[]): string {
+  return sans.map(describeSan).join(", ") || "no DNS or URI SAN";
+}
+
+/**
+ * The identity a certificate proves: its first SAN that is a valid
+ * identity, DNS or URI, in certificate order (linkerd `client_identity`:
+ * the first of the parsed ids). Invalid SANs are skipped.
  */
 export function identityOfSans(sans: readonly SanEntry[]): string | undefined {
-  const dns = sans.find((s) => s.kind === "dns");
-  if (dns) return normalizeIdentity(dns.value);
-  const uri = sans.find((s) => s.kind === "uri");
-  return uri?.value;
+  for (const san of sans) {
+    const id = sanIdentity(san);
+    if (id !== undefined) return id;
+  }
+  return undefined;
+}
+
+/** `expected` in canonical form: a DNS name (one trailing dot dropped), else a URI. */
+function expectedIdentity(expected: string): SanEntry | undefined {
+  const trimmed = expected.endsWith(".") ? expected.slice(0, -1) : expected;
+  const dns = parseDnsId(trimmed);
+  if (dns !== undefined) return { kind: "dns", value: dns };
+  const uri = parseUriId(expected);
+  return uri === undefined ? undefined : { kind: "uri", value: uri };
 }
 
 /**
- * True when one of `sans` is exactly `expected` (linkerd verifier: "the
- * leaf's SANs must contain the expected identity"); DNS names compare
- * case-insensitively, URIs exactly. Wildcards are not identities.
+ * True when one of `sans` proves exactly `expected` (linkerd `verify_id`:
+ * the parsed ids contain the expected `Id`). DNS names compare ASCII
+ * case-insensitively, URIs by their serialized form; a DNS id never equals
+ * a URI id; invalid SANs never match; wildcards are not identities.
  */
 export function sansMatch(
   sans: readonly SanEntry[],
   expected: string,
 ): boolean {
-  const want = normalizeIdentity(expected);
+  const want = expectedIdentity(expected);
+  if (want === undefined) return false;
   return sans.some((s) =>
-    s.kind === "dns"
-      ? normalizeIdentity(s.value) === want
-      : s.value === expected
+    s.kind === want.kind && sanIdentity(s) === want.value
   );
 }

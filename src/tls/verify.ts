@@ -10,14 +10,20 @@
  * generic error codes. No application byte is written or read before
  * {@linkcode verifyPeer} has accepted the peer.
  *
+ * The SANs are read from the leaf's DER, never from the TLS stack's text
+ * rendering of them (which Deno does not quote: one DNS SAN
+ * `a, DNS:b` would print as two names). A leaf whose DER does not parse
+ * is refused.
+ *
  * @module
  */
 import { X509Certificate } from "node:crypto";
 import type tls from "node:tls";
 import type { TlsFailureReason } from "./errors.ts";
 import {
+  certificateSans,
+  describeSans,
   identityOfSans,
-  parseSubjectAltName,
   type SanEntry,
   sansMatch,
 } from "./names.ts";
@@ -29,7 +35,10 @@ export type PeerVerdict =
   /** The chain is trusted and the identity matches (or none was expected). */
   | {
     readonly kind: "verified";
-    /** The expected identity, or the peer's own (first DNS SAN). */
+    /**
+     * The expected identity, or the peer's own: its first SAN that is a
+     * valid identity; undefined when none is (linkerd `client_identity`).
+     */
     readonly identity: string | undefined;
     readonly sans: readonly SanEntry[];
     /** The leaf's notAfter, ms since the epoch. */
@@ -82,15 +91,25 @@ export function verifyPeer(
       }`,
     };
   }
-  const sans = parseSubjectAltName(leaf.subjectAltName);
   if (!socket.authorized) return diagnose(leaf, socket, opts.nowMs);
-  const expected = opts.expected;
-  if (expected !== undefined && !sansMatch(sans, expected)) {
-    const got = sans.map((s) => s.value).join(", ") || "no DNS or URI SAN";
+  let sans: SanEntry[];
+  try {
+    sans = certificateSans(raw);
+  } catch (err) {
     return {
       kind: "rejected",
       reason: "identity_mismatch",
-      detail: `expected ${expected}, got ${got}`,
+      detail: `unreadable subjectAltName: ${
+        err instanceof Error ? err.message : String(err)
+      }`,
+    };
+  }
+  const expected = opts.expected;
+  if (expected !== undefined && !sansMatch(sans, expected)) {
+    return {
+      kind: "rejected",
+      reason: "identity_mismatch",
+      detail: `expected ${expected}, got ${describeSans(sans)}`,
     };
   }
   return {

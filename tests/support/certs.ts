@@ -41,6 +41,13 @@ export interface IssueOptions {
   notBefore?: string;
   /** notAfter, openssl `YYYYMMDDHHMMSSZ`. @default {in a year} */
   notAfter?: string;
+  /**
+   * The subjectAltName entries, each `DNS:value` or `URI:value` and each
+   * written as ONE GeneralName with its value verbatim (commas and spaces
+   * included), from an openssl config section rather than the
+   * comma-separated `-addext` form. @default {[`DNS:${identity}`]}
+   */
+  sans?: readonly string[];
 }
 
 /** A throwaway PKI in a temp folder. */
@@ -136,6 +143,32 @@ async function makeCa(cwd: string, name: string): Promise<void> {
 }
 
 /**
+ * Writes an openssl request config whose `[alt]` section holds `sans`, one
+ * GeneralName per entry, and returns the `openssl req` arguments using it.
+ */
+async function sanConfig(
+  dir: string,
+  base: string,
+  sans: readonly string[],
+): Promise<string[]> {
+  const lines = sans.map((entry, i) => {
+    const m = /^(DNS|URI):(.*)$/s.exec(entry);
+    if (!m || /[\r\n#$]/.test(m[2]!)) {
+      throw new TypeError(`Cannot write SAN: current value is "${entry}"`);
+    }
+    return `${m[1]}.${i + 1} = ${m[2]}`;
+  });
+  const file = `${base}.req.cnf`;
+  await Deno.writeTextFile(
+    join(dir, file),
+    `[ req ]\ndistinguished_name = dn\n[ dn ]\n[ ext ]\nsubjectAltName = @alt\n[ alt ]\n${
+      lines.join("\n")
+    }\n`,
+  );
+  return ["-config", file, "-reqexts", "ext"];
+}
+
+/**
  * Makes a PKI in a new temp folder: `anchor` (trusted) and `other` CAs,
  * both ECDSA P-256. Dispose it (or `close()`) to remove the folder.
  */
@@ -161,6 +194,9 @@ export async function makePki(): Promise<TestPki> {
     const notAfter = opts.notAfter ??
       opensslTime(new Date(now + 365 * 86_400_000));
     const ca = opts.ca === "other" ? "other" : "anchor";
+    const san = opts.sans === undefined
+      ? ["-addext", `subjectAltName=DNS:${identity}`]
+      : await sanConfig(dir, base, opts.sans);
     await openssl([
       "genpkey",
       "-algorithm",
@@ -176,9 +212,9 @@ export async function makePki(): Promise<TestPki> {
       "-key",
       `${base}.key`,
       "-subj",
-      `/CN=${identity}`,
-      "-addext",
-      `subjectAltName=DNS:${identity}`,
+      // A commonName has at most 64 characters.
+      `/CN=${identity.length <= 64 ? identity : base}`,
+      ...san,
       "-out",
       `${base}.csr`,
     ], dir);
