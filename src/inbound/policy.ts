@@ -68,6 +68,14 @@ export function authorize(
   const peer = conn.peer;
   switch (peer.kind) {
     case "verified":
+      // A trusted certificate with no valid identity SAN proves no one
+      // (linkerd: `client_id: None`, unauthenticated).
+      if (peer.identity === undefined && policy === "all-authenticated") {
+        return deny(
+          "identity_mismatch",
+          `unauthorized connection: client ${REASON_TEXT.identity_mismatch} (no valid DNS or URI SAN); this server requires a verified client identity`,
+        );
+      }
       return { allow: true, clientId: peer.identity };
     case "rejected":
       return deny(
