@@ -404,10 +404,15 @@ async function flakyBackend(seed: number) {
 
 Deno.test("resilience: 50 % of responses 503, retries under the budget (ratio 0.2, ≥ 10/s, 10 s)", async () => {
   const route = "retry: { limit: 7, statuses: [5xx] }";
+  // Set explicitly: YAML and policy routes have no budget otherwise (as linkerd's).
+  const budget =
+    "    retryBudget: { ratio: 0.2, minPerSecond: 10, ttl: 10s }\n";
   // Light traffic: the budget's floor (10 retries/s, 100 per 10 s) covers it.
   {
     const { backend, stats } = await flakyBackend(1);
-    const petrel = await startPetrel(routeYaml([at(backend)], route));
+    const petrel = await startPetrel(
+      routeYaml([at(backend)], route) + budget,
+    );
     try {
       const n = 80;
       const l = drive(
@@ -459,7 +464,9 @@ Deno.test("resilience: 50 % of responses 503, retries under the budget (ratio 0.
   // Heavy traffic: the budget caps the extra load at 20 % plus the floor.
   {
     const { backend, stats } = await flakyBackend(2);
-    const petrel = await startPetrel(routeYaml([at(backend)], route));
+    const petrel = await startPetrel(
+      routeYaml([at(backend)], route) + budget,
+    );
     try {
       const n = 1500;
       const l = drive(
