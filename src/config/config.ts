@@ -33,6 +33,10 @@ export interface ForwardConfig {
 /** The outbound proxy's settings (linkerd `outbound::Config`). */
 export interface OutboundConfig {
   readonly listenAddr: string;
+  /** More listeners (`LINKERD2_PROXY_OUTBOUND_LISTEN_ADDRS` after its first, e.g. `[::1]:4140`). */
+  readonly extraListenAddrs?: readonly string[];
+  /** `LINKERD2_PROXY_INGRESS_MODE`: route by `l5d-dst-override` (else the original destination). */
+  readonly ingressMode?: boolean;
   readonly connectTimeoutMs: number;
   readonly connectBackoff: BackoffConfig;
   readonly detectTimeoutMs: number;

@@ -43,6 +43,10 @@ import { ENV_ACCESS_LOG, parseAccessLogFormat } from "../access_log.ts";
 
 /** linkerd `ENV_OUTBOUND_LISTEN_ADDR`. */
 export const ENV_OUTBOUND_LISTEN_ADDR = "LINKERD2_PROXY_OUTBOUND_LISTEN_ADDR";
+/** linkerd `ENV_OUTBOUND_LISTEN_ADDRS` (comma list; wins over `_ADDR`). */
+export const ENV_OUTBOUND_LISTEN_ADDRS = "LINKERD2_PROXY_OUTBOUND_LISTEN_ADDRS";
+/** linkerd `ENV_INGRESS_MODE`. */
+export const ENV_INGRESS_MODE = "LINKERD2_PROXY_INGRESS_MODE";
 /** linkerd `ENV_ADMIN_LISTEN_ADDR`. */
 export const ENV_ADMIN_LISTEN_ADDR = "LINKERD2_PROXY_ADMIN_LISTEN_ADDR";
 /** linkerd `ENV_OUTBOUND_CONNECT_TIMEOUT`. */
@@ -278,6 +282,11 @@ export function parseConfig(
   };
 
   const fo = file.outbound ?? {};
+  const listenAddrs = get(ENV_OUTBOUND_LISTEN_ADDRS)?.split(",").map((a) =>
+    formatSocketAddr(
+      parseSocketAddr(a.trim(), ENV_OUTBOUND_LISTEN_ADDRS, { ip: true }),
+    )
+  );
   const connectBackoff = envBackoff(env) ?? fo.connectBackoff ??
     DEFAULT_OUTBOUND.connectBackoff;
   const outbound: OutboundConfig = {
@@ -285,7 +294,9 @@ export function parseConfig(
     ...fo,
     connectBackoff,
     ...defined({
-      listenAddr: listen(ENV_OUTBOUND_LISTEN_ADDR),
+      listenAddr: listenAddrs?.[0] ?? listen(ENV_OUTBOUND_LISTEN_ADDR),
+      extraListenAddrs: listenAddrs?.slice(1),
+      ingressMode: bool(ENV_INGRESS_MODE),
       connectTimeoutMs: duration(ENV_OUTBOUND_CONNECT_TIMEOUT),
       detectTimeoutMs: duration(ENV_OUTBOUND_DETECT_TIMEOUT),
       http1PoolIdleTimeoutMs: duration(
