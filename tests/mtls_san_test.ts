@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { X509Certificate } from "node:crypto";
 import tls from "node:tls";
+import { loadCredentials } from "../src/tls/identity.ts";
 import { certificateSans } from "../src/tls/names.ts";
 import { startHttpBackend } from "./support/backend.ts";
 import {
@@ -274,5 +275,22 @@ Deno.test("mtls san: the inbound never takes a comma-spoofed client SAN as l5d-c
     await open.close();
     await strict.close();
     await app.close();
+  }
+});
+
+Deno.test("mtls san: a comma-spoofed certificate is refused as the local identity", async () => {
+  await using pki = await makePki();
+  for (const san of [SPOOF_VICTIM_FIRST, SPOOF_VICTIM_LAST]) {
+    const leaf = await issueSpoof(pki, san);
+    const src = {
+      certFile: leaf.certFile,
+      keyFile: leaf.keyFile,
+      trustAnchorsFile: pki.anchorFile,
+    };
+    await assert.rejects(
+      loadCredentials({ ...src, localName: VICTIM_ID }),
+      /do not contain the local identity/,
+    );
+    await assert.rejects(loadCredentials(src), /no SAN is a valid identity/);
   }
 });
