@@ -99,6 +99,11 @@ export interface ServiceConfig {
   readonly name: string;
   readonly protocol: UpstreamProtocol;
   readonly endpoints: readonly EndpointConfig[];
+  /**
+   * "ip:port"s the service answers for (a ClusterIP): a connection
+   * redirected to one is routed to this service (sidecar mode).
+   */
+  readonly addresses?: readonly string[];
   /** Default identity of the endpoints. */
   readonly identity?: string;
   /** The service's routes; absent = one default route to its endpoints. */

@@ -118,6 +118,16 @@ function endpointOf(addr: string): EndpointConfig {
 
 const endpointAddr = scalar("string", (v) => endpointOf(v as string));
 
+/** An "ip:port" a service answers for (sidecar mode), canonical text. */
+const serviceAddress = scalar("string", (v) => {
+  const a = parseSocketAddr(v as string, "address", { ip: true });
+  // One spelling per IPv6 address, as the kernel's (RFC 5952).
+  const host = a.host.includes(":")
+    ? new URL(`http://[${a.host}]/`).hostname.slice(1, -1)
+    : a.host;
+  return formatSocketAddr({ host, port: a.port });
+});
+
 const ENDPOINT_FIELDS: readonly Field[] = [
   { key: "addr", required: true, parse: endpointAddr },
   { key: "identity", parse: identity },
@@ -148,6 +158,7 @@ const SERVICE_FIELDS: readonly Field[] = [
   { key: "name", required: true, parse: serviceName },
   { key: "protocol", parse: protocol },
   { key: "endpoints", required: true, parse: listOf(endpoint) },
+  { key: "addresses", parse: listOf(serviceAddress) },
   { key: "identity", parse: identity },
   { key: "routes", parse: listOf(routeDraft) },
   { key: "failureAccrual", parse: failureAccrual },
@@ -196,6 +207,9 @@ const service = objectOf<ServiceConfig>(
         "http1",
       endpoints,
       ...(defaultIdentity === undefined ? {} : { identity: defaultIdentity }),
+      ...(obj.addresses === undefined
+        ? {}
+        : { addresses: obj.addresses as string[] }),
       ...(routes === undefined ? {} : { routes }),
       ...(obj.failureAccrual === undefined
         ? {}
@@ -209,9 +223,14 @@ const services: Parser<ServiceConfig[]> = (raw, loc, ctx) => {
   const node = deref(raw, loc, ctx);
   const list = listOf(service)(node, loc, ctx);
   const seen = new Map<string, Loc>();
+  const addrs = new Map<string, Loc>();
   list.forEach((svc, i) => {
     const at = locAt(node, loc, ctx, [i, "name"]);
     checkUnique(seen, svc.name, "service name", at, ctx);
+    svc.addresses?.forEach((a, j) => {
+      const at = locAt(node, loc, ctx, [i, "addresses", j]);
+      checkUnique(addrs, a, "service address", at, ctx);
+    });
   });
   return list;
 };

@@ -45,6 +45,8 @@ export class ConfigDiscovery implements Disposable {
   readonly #dns: DnsDiscovery;
   readonly #ownsDns: boolean;
   #services = new Map<string, ServiceConfig>();
+  /** A service's `addresses` ("ip:port") → its name. */
+  #aliases = new Map<string, string>();
   readonly #watches = new Map<string, Watch<ServiceState>>();
   readonly #followed = new Map<string, FollowedName>();
   readonly #listeners = new Set<(names: ReadonlySet<string>) => void>();
@@ -79,6 +81,11 @@ export class ConfigDiscovery implements Disposable {
       firstLookups.push(name.ready);
     }
     this.#services = next;
+    this.#aliases = new Map(
+      config.services.flatMap((s) =>
+        (s.addresses ?? []).map((a) => [a, s.name] as const)
+      ),
+    );
     for (const [host, followed] of this.#followed) {
       if (hosts.has(host)) continue;
       followed.sub[Symbol.dispose]();
@@ -91,7 +98,10 @@ export class ConfigDiscovery implements Disposable {
     for (const name of this.#watches.keys()) {
       if (!next.has(name)) this.#publish(name, this.#removedState(name));
     }
-    const names: ReadonlySet<string> = new Set(next.keys());
+    const names: ReadonlySet<string> = new Set([
+      ...next.keys(),
+      ...this.#aliases.keys(),
+    ]);
     for (const fn of [...this.#listeners]) fn(names);
     const settled = Promise.all(firstLookups).then(() => {});
     this.#settled = settled;
@@ -109,15 +119,21 @@ export class ConfigDiscovery implements Disposable {
    * current file does not list it.
    */
   lookup(authority: string): Watch<ServiceState> | undefined {
-    const name = normalizeOrUndefined(authority);
+    const name = this.#nameOf(authority);
     if (name === undefined || !this.#services.has(name)) return undefined;
     return this.#watches.get(name);
   }
 
-  /** True when the current file lists `authority`. */
+  /** True when the current file lists `authority` (a name or one of a service's `addresses`). */
   has(authority: string): boolean {
-    const name = normalizeOrUndefined(authority);
+    const name = this.#nameOf(authority);
     return name !== undefined && this.#services.has(name);
+  }
+
+  /** The service name of an authority or of one of its `addresses`. */
+  #nameOf(authority: string): string | undefined {
+    const name = normalizeOrUndefined(authority);
+    return name === undefined ? undefined : this.#aliases.get(name) ?? name;
   }
 
   /** The service names of the current file. */
