@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { setImmediate } from "node:timers";
 
 /** Frame types (RFC 9113 §6). */
 export const FrameType = {
@@ -247,11 +248,14 @@ const KEEP_BUFFER_MAX = 262144;
 
 /**
  * Encodes frames into a buffer and writes everything produced in one
- * event-loop turn in one `write()` at the next microtask (h2 `FramedWrite`
- * with its `Buffer`). A written buffer is reused once the socket is done
- * with it.
+ * event-loop turn in one `write()` from `setImmediate`, after the turn's
+ * promise jobs ran (h2 `FramedWrite` with its `Buffer`). A written buffer is
+ * reused once the socket is done with it. `beforeFlush` lets the
+ * connection add the DATA it held back during the turn.
  */
 export class FrameWriter {
+  /** Called right before each write, to add frames held back during the turn. */
+  beforeFlush: (() => void) | null = null;
   readonly #sink: ByteSink;
   #buf: Uint8Array;
   #len = 0;
@@ -279,9 +283,19 @@ export class FrameWriter {
     this.#len = 0;
   }
 
+  /** Makes sure a flush runs at the end of this turn. */
+  schedule(): void {
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flushLater);
+    }
+  }
+
   /** Writes what is queued now. */
   flush(): void {
-    if (this.#len === 0 || this.#closed) return;
+    if (this.#closed) return;
+    this.beforeFlush?.();
+    if (this.#len === 0) return;
     const buf = this.#buf;
     const out = buf.subarray(0, this.#len);
     this.#len = 0;
@@ -296,7 +310,7 @@ export class FrameWriter {
   #reserve(n: number): number {
     if (!this.#scheduled) {
       this.#scheduled = true;
-      queueMicrotask(this.#flushLater);
+      setImmediate(this.#flushLater);
     }
     const off = this.#len;
     const need = off + n;

@@ -11,6 +11,12 @@ import {
   unpad,
 } from "./frame.ts";
 
+import { setImmediate } from "node:timers";
+
+function turn(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
+}
+
 type Seen = [number, number, number, number[]];
 
 /** A ByteSink that records writes and completes them at once. */
@@ -158,13 +164,16 @@ Deno.test("FrameWriter coalesces a turn into one write and reuses its buffers", 
   for (let i = 0; i < 100; i++) w.windowUpdate(i * 2 + 1, 10);
   assert.equal(writes.length, 0);
   await Promise.resolve();
+  assert.equal(writes.length, 0, "not before the turn's promise jobs ran");
+  await turn();
   assert.equal(writes.length, 1);
   assert.equal(writes[0]!.length, 1300);
   // Many turns: no more writes than turns, each a whole frame sequence.
-  for (let turn = 0; turn < 10; turn++) {
+  for (let i = 0; i < 10; i++) {
     w.rstStream(1, 8);
-    w.rstStream(3, 8);
     await Promise.resolve();
+    w.rstStream(3, 8);
+    await turn();
   }
   assert.equal(writes.length, 11);
   assert.ok(writes.slice(1).every((c) => c.length === 26));
