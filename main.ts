@@ -40,7 +40,7 @@ Environment (linkerd names; they win over the file):
   LINKERD2_PROXY_OUTBOUND_DISCOVERY_IDLE_TIMEOUT 5s
   LINKERD2_PROXY_OUTBOUND_DISABLE_INFORMATIONAL_HEADERS  false
   LINKERD2_PROXY_SHUTDOWN_GRACE_PERIOD           120s
-  LINKERD2_PROXY_SHUTDOWN_ENDPOINT_ENABLED       true
+  LINKERD2_PROXY_SHUTDOWN_ENDPOINT_ENABLED       false (POST /shutdown off, as in linkerd)
   LINKERD2_PROXY_LOG                             warn,linkerd=info
   LINKERD2_PROXY_LOG_FORMAT                      plain | json
   LINKERD2_PROXY_ACCESS_LOG                      off | apache | json (one line per request, stderr)
@@ -50,6 +50,8 @@ Environment (linkerd names; they win over the file):
   LINKERD2_PROXY_IDENTITY_SVC_ADDR/_NAME, LINKERD2_PROXY_IDENTITY_TOKEN_FILE
                                                  the Linkerd control plane
   PETREL_CONFIG                                  the YAML config file (like --config)
+  PETREL_CONFIG_MAX_BYTES                        1048576 (larger config files are refused)
+  PETREL_ADMIN_DASHBOARD_PUBLIC                  false (dashboard and /state.json: loopback clients only)
   PETREL_INBOUND_APP_PORT                        the application port behind the inbound proxy
 See README.md for every variable and the config reference.`;
 

@@ -126,7 +126,10 @@ Deno.test("shutdown: POST /shutdown answers `shutdown`, drains and exits 0; /rea
     servicesYaml({
       "web.test:80": { endpoints: [`127.0.0.1:${backend.port}`] },
     }),
-    { LINKERD2_PROXY_SHUTDOWN_GRACE_PERIOD: "10s" },
+    {
+      LINKERD2_PROXY_SHUTDOWN_GRACE_PERIOD: "10s",
+      LINKERD2_PROXY_SHUTDOWN_ENDPOINT_ENABLED: "true",
+    },
   );
   try {
     const before = arrived;
@@ -187,5 +190,28 @@ Deno.test("shutdown: the grace period ends a drain that never finishes", async (
   } finally {
     await petrel.stop();
     await hole.close();
+  }
+});
+
+Deno.test("shutdown: POST /shutdown is 404 unless LINKERD2_PROXY_SHUTDOWN_ENDPOINT_ENABLED=true (linkerd's default), and Petrel keeps serving", async () => {
+  const backend = await startHttpBackend();
+  const petrel = await spawnPetrel(
+    servicesYaml({
+      "web.test:80": { endpoints: [`127.0.0.1:${backend.port}`] },
+    }),
+  );
+  try {
+    const r = await httpRequest(petrel.adminPort, "localhost", "/shutdown", {
+      method: "POST",
+    });
+    assert.equal(r.status, 404);
+    assert.equal(r.body, "shutdown endpoint is not enabled\n");
+    const ready = await httpRequest(petrel.adminPort, "localhost", "/ready");
+    assert.equal(ready.status, 200);
+    const rsp = await httpRequest(petrel.port, "web.test", "/");
+    assert.equal(rsp.status, 200);
+  } finally {
+    await petrel.stop();
+    await backend.close();
   }
 });
