@@ -7,6 +7,7 @@
  * @module
  */
 import type { Socket } from "node:net";
+import { clearImmediate, setImmediate } from "node:timers";
 import { EndpointIoError } from "../../errors.ts";
 import { HOP_BY_HOP_HEADERS, stripHopByHop } from "../headers.ts";
 import type { HttpRequest, HttpResponse } from "../message.ts";
@@ -39,6 +40,7 @@ const HEAD = 1; // waiting for the response head
 const BODY = 2; // reading the response body
 const READ = 3; // response read, request still being written
 const DEAD = 4;
+const CHECK = 5; // reused: one I/O turn to see a close before writing
 
 const HEAD_OPTS: HeadOptions = { omitHopByHop: true };
 
@@ -71,7 +73,15 @@ export class H1ClientConn implements OutgoingOwner, BodySource {
   #untilClose = false;
   #keepAlive = true;
   #gotBytes = false;
+  /** Some of the request was handed to the socket (or is about to be). */
+  #wrote = false;
+  /** The exchange was given up by its caller (a timeout, the client gone). */
+  #aborted = false;
   #retryable = false;
+  /** The head to write, kept while the connection is checked. */
+  #head = "";
+  #framing: Framing = Framing.None;
+  #check: ReturnType<typeof setImmediate> | undefined = undefined;
 
   constructor(socket: Socket, addr: string, owner: H1ConnOwner) {
     this.#socket = socket;
@@ -96,9 +106,11 @@ export class H1ClientConn implements OutgoingOwner, BodySource {
   }
 
   /**
-   * The last exchange failed in a way that can be retried on another
-   * connection: the connection was reused, no response byte arrived and the
-   * request body was not used.
+   * The last exchange failed in a way that can be resent on another
+   * connection (hyper's canceled request): the connection was reused and was
+   * found closed before any byte of the request was written, so the server
+   * cannot have seen it and its body was never started. Never after an
+   * abort, a timeout or any write.
    */
   get retryable(): boolean {
     return this.#retryable;
@@ -113,6 +125,8 @@ export class H1ClientConn implements OutgoingOwner, BodySource {
   dispatch(req: HttpRequest): Promise<HttpResponse> {
     this.#req = req;
     this.#gotBytes = false;
+    this.#wrote = false;
+    this.#aborted = false;
     this.#retryable = false;
     this.#dispatched = true;
     this.#keepAlive = true;
@@ -126,8 +140,13 @@ export class H1ClientConn implements OutgoingOwner, BodySource {
       this.#fail(new Error("connection closed"));
       return p;
     }
-    this.#state = HEAD;
     const signal = req.ext.signal;
+    if (signal?.aborted) {
+      // Given up while waiting for this connection: write nothing.
+      this.#state = CHECK;
+      this.#cancelUnsent(signal.reason);
+      return p;
+    }
     if (signal !== undefined) {
       this.#signal = signal;
       signal.addEventListener("abort", this.#onAbort);
@@ -176,15 +195,81 @@ export class H1ClientConn implements OutgoingOwner, BodySource {
       framing = Framing.Chunked;
     }
     h += "\r\n";
-    const out = new Outgoing(this, s, h, body, framing);
+    this.#head = h;
+    this.#framing = framing;
+    if (this.reused) {
+      // hyper's dispatcher reads before it writes, so a server that closed
+      // the idle connection is seen before the request goes out. Node only
+      // reports a FIN already in the kernel after an I/O turn: give it one.
+      this.#state = CHECK;
+      this.#check = setImmediate(this.#checked);
+    } else this.#write();
+    return p;
+  }
+
+  /** The reused connection had its I/O turn; still open: write. */
+  #checked = (): void => {
+    this.#check = undefined;
+    if (this.#state !== CHECK) return;
+    const s = this.#socket;
+    if (s.destroyed || !s.writable) {
+      // Closed under us: 'close' fails the exchange as unsent.
+      s.destroy();
+      return;
+    }
+    this.#write();
+  };
+
+  #write(): void {
+    this.#state = HEAD;
+    // From here on the server may see the request: never resent.
+    this.#wrote = true;
+    const out = new Outgoing(
+      this,
+      this.#socket,
+      this.#head,
+      this.#req!.body,
+      this.#framing,
+    );
+    this.#head = "";
     this.#out = out;
     try {
       out.begin();
     } catch (e) {
       this.#fail(e);
+      this.#socket.destroy();
+    }
+  }
+
+  /**
+   * The caller gave up before anything was written: reject, and keep the
+   * connection, which carries nothing of this request.
+   */
+  #cancelUnsent(reason: unknown): void {
+    if (this.#check !== undefined) {
+      clearImmediate(this.#check);
+      this.#check = undefined;
+    }
+    this.#unwatch();
+    const reject = this.#reject;
+    this.#resolve = null;
+    this.#reject = null;
+    this.#req = null;
+    this.#head = "";
+    this.#dispatched = false;
+    const s = this.#socket;
+    const ok = !s.destroyed && s.writable && this.#buf === null;
+    if (ok) this.#state = IDLE;
+    else {
+      this.#state = DEAD;
       s.destroy();
     }
-    return p;
+    reject?.(
+      new EndpointIoError(this.#addr, {
+        cause: reason ?? new Error("request canceled"),
+      }),
+    );
+    this.#owner.connReleased(this, ok);
   }
 
   // --- socket events (bound once per connection) ---
@@ -200,8 +285,10 @@ export class H1ClientConn implements OutgoingOwner, BodySource {
 
   #input(chunk: Uint8Array): void {
     const st = this.#state;
-    if (st === IDLE || st === DEAD) {
-      // Bytes nobody asked for: the connection cannot be trusted any more.
+    if (st === IDLE || st === DEAD || st === CHECK) {
+      // Bytes nobody asked for (before our request, too): the connection
+      // cannot be trusted any more.
+      this.#cause ??= new Error("unexpected bytes on an idle connection");
       this.#state = DEAD;
       this.#socket.destroy();
       return;
@@ -495,7 +582,13 @@ export class H1ClientConn implements OutgoingOwner, BodySource {
   /** The downstream gave up before the response head: drop the exchange. */
   #onAbort = (): void => {
     if (this.#resolve === null) return;
-    this.#cause = this.#signal?.reason ?? new Error("request canceled");
+    const reason = this.#signal?.reason;
+    if (this.#state === CHECK) {
+      this.#cancelUnsent(reason);
+      return;
+    }
+    this.#aborted = true;
+    this.#cause = reason ?? new Error("request canceled");
     this.#state = DEAD;
     this.#socket.destroy();
   };
@@ -508,13 +601,19 @@ export class H1ClientConn implements OutgoingOwner, BodySource {
   /** Fails whatever the exchange still waits for, and releases it. */
   #fail(cause: unknown): void {
     this.#unwatch();
+    if (this.#check !== undefined) {
+      clearImmediate(this.#check);
+      this.#check = undefined;
+    }
     const err = cause instanceof EndpointIoError
       ? cause
       : new EndpointIoError(this.#addr, { cause });
     const reject = this.#reject;
-    const req = this.#req;
-    this.#retryable = reject !== null && this.reused && !this.#gotBytes &&
-      (req === null || req.body === null || !(this.#out?.started ?? false));
+    // Decided before anything is cleared, from what happened, not from
+    // what is left: nothing written (hence no body started), no abort.
+    this.#retryable = reject !== null && this.reused && !this.#wrote &&
+      !this.#aborted && !this.#gotBytes;
+    this.#head = "";
     this.#resolve = null;
     this.#reject = null;
     if (reject !== null) reject(err);

@@ -4,11 +4,17 @@
  * timeout 3 s).
  *
  * Idle connections are reused last-in first-out; one coarse timer per pool
- * closes those idle for longer than `idleTimeoutMs`. A request that fails on
- * a reused connection before any response byte arrived, and whose body was
- * not used, is retried once on a fresh connection (hyper's
- * `retry_canceled_requests`: the server closed the idle connection as we
- * picked it).
+ * closes those idle for longer than `idleTimeoutMs`.
+ *
+ * A request is resent, once, on a fresh connection only when the reused
+ * connection it was given turned out closed before any byte of it was
+ * written (hyper-util's `retry_canceled_requests`, which linkerd leaves on:
+ * the server closed the idle connection as we picked it). The connection
+ * gets one I/O turn to report such a close before the request goes out (see
+ * `H1ClientConn`). Never after an abort or a timeout, never once a byte was
+ * written: a server that read the request and closed without an answer may
+ * have acted on it, so the error goes back to the caller (and to the route's
+ * retry policy, which knows whether the request is safe to repeat).
  *
  * @module
  */
@@ -80,7 +86,11 @@ export class H1Pool {
         conn.reused = true;
         this.#active++;
         return conn.dispatch(req).catch((err) => {
-          if (conn.retryable && !this.#closed) return this.#fresh(req);
+          if (!conn.retryable) throw err;
+          if (!this.#closed && req.ext.signal?.aborted !== true) {
+            return this.#fresh(req);
+          }
+          req.body?.cancel(err); // never started
           throw err;
         });
       }
