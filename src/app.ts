@@ -104,7 +104,7 @@ export async function buildApp(
     balancers,
     tls: { identity, observer: tlsMetrics },
   };
-  const sidecar = mkHttpSidecar(ctx);
+  const sidecar = mkHttpSidecar(ctx, { ingressMode: o.ingressMode ?? false });
   const listeners: OutboundListener[] = [];
   const cleanup: (() => void)[] = [
     () => sidecar[Symbol.dispose](),
@@ -115,24 +115,35 @@ export async function buildApp(
   let inbound: { host: string; port: number } | undefined;
   const dialOpaque = newOpaqueDialer(ctx);
   try {
-    listeners.push(
-      await startOutboundListener({
-        listenAddr: o.listenAddr,
-        service: sidecar.service,
-        log: ctx.log,
-        detectTimeoutMs: o.detectTimeoutMs,
-        connectTimeoutMs: o.connectTimeoutMs,
-        informationalHeaders: !o.disableInformationalHeaders,
-        onDetect: (r) => metrics.detect(detectLabel(r)),
-        dial: dialOpaque,
-        transport: metrics.transport({
-          direction: "outbound",
-          peer: "src",
-          targetAddr: o.listenAddr,
+    // LINKERD2_PROXY_OUTBOUND_LISTEN_ADDRS: one listener per address.
+    for (const listenAddr of [o.listenAddr, ...(o.extraListenAddrs ?? [])]) {
+      listeners.push(
+        await startOutboundListener({
+          listenAddr,
+          service: sidecar.service,
+          origDst: true,
+          serviceFor: (target) => sidecar.forOrigDst(target),
+          transportFor: (target) =>
+            metrics.transport({
+              direction: "outbound",
+              peer: "src",
+              targetAddr: target,
+            }),
+          log: ctx.log,
+          detectTimeoutMs: o.detectTimeoutMs,
+          connectTimeoutMs: o.connectTimeoutMs,
+          informationalHeaders: !o.disableInformationalHeaders,
+          onDetect: (r) => metrics.detect(detectLabel(r)),
+          dial: dialOpaque,
+          transport: metrics.transport({
+            direction: "outbound",
+            peer: "src",
+            targetAddr: listenAddr,
+          }),
+          ...(o.opaqueTarget ? { opaqueTarget: o.opaqueTarget } : {}),
         }),
-        ...(o.opaqueTarget ? { opaqueTarget: o.opaqueTarget } : {}),
-      }),
-    );
+      );
+    }
     for (const f of o.forwards) {
       listeners.push(
         await startTcpForward({

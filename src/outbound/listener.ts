@@ -1,7 +1,9 @@
 /**
- * The outbound listener: accept, detect the protocol from the first bytes,
- * then serve HTTP/1, HTTP/2 or forward opaque TCP (linkerd
- * `push_tcp_instrument`, `push_protocol`, `linkerd/http/detect`).
+ * The outbound listener: accept, read the original destination of a
+ * redirected connection (sidecar mode), detect the protocol from the first
+ * bytes, then serve HTTP/1, HTTP/2 or forward opaque TCP (linkerd
+ * `OrigDstAddr`, `push_tcp_instrument`, `push_protocol`,
+ * `linkerd/http/detect`).
  *
  * @module
  */
@@ -11,6 +13,11 @@ import { H2Server } from "../http/h2/server.ts";
 import type { HttpService } from "../http/message.ts";
 import { forwardTcp, listen, splitHostPort } from "../transport/opaque.ts";
 import { detect } from "../transport/detect.ts";
+import {
+  type OrigDst,
+  origDstSupport,
+  originalDst,
+} from "../transport/orig_dst.ts";
 import type { OutboundLog } from "./runtime.ts";
 
 /** Options for {@linkcode startOutboundListener}. */
@@ -32,12 +39,57 @@ export interface OutboundListenerOptions {
   /** Called with the detection result of every connection (metrics). */
   onDetect?: (result: string) => void;
   /** Transport metrics of accepted connections (`tcp_*`, peer="src"). */
-  transport?: {
-    open(): void;
-    close(errno?: string): void;
-    read(n: number): void;
-    write(n: number): void;
-  };
+  transport?: ListenerTransportMetrics;
+  /**
+   * Sidecar mode: read each connection's original destination
+   * (`SO_ORIGINAL_DST`); a redirected connection is routed to it. `true`
+   * uses `originalDst()`; a function replaces it (tests). Without FFI one
+   * warning is logged and every connection is served as if not redirected.
+   * @default false
+   */
+  origDst?: boolean | ((socket: net.Socket) => OrigDst | undefined);
+  /**
+   * The HTTP service for connections redirected to `target` ("ip:port");
+   * absent: `service` (linkerd `HttpSidecar` keyed by orig dst).
+   */
+  serviceFor?: (target: string) => HttpService;
+  /** Transport metrics of connections redirected to `target` (`target_addr`). */
+  transportFor?: (target: string) => ListenerTransportMetrics;
+}
+
+/** Transport metrics of accepted connections (linkerd `tcp_*`, peer="src"). */
+export interface ListenerTransportMetrics {
+  open(): void;
+  close(errno?: string): void;
+  read(n: number): void;
+  write(n: number): void;
+}
+
+let origDstWarned = false;
+
+/** The orig-dst lookup of `opts`, warning once per process when FFI is missing. */
+function origDstLookup(
+  opts: OutboundListenerOptions,
+): ((socket: net.Socket) => OrigDst | undefined) | undefined {
+  if (typeof opts.origDst === "function") return opts.origDst;
+  if (opts.origDst !== true) return undefined;
+  const support = origDstSupport();
+  if (!support.ok) {
+    if (!origDstWarned) {
+      origDstWarned = true;
+      opts.log.warn(
+        "original destination unavailable: redirected connections are routed by name only",
+        { reason: support.reason },
+      );
+    }
+    return undefined;
+  }
+  return originalDst;
+}
+
+/** "ip:port" / "[v6]:port" of an original destination. */
+export function origDstAddr(od: OrigDst): string {
+  return od.family === 6 ? `[${od.host}]:${od.port}` : `${od.host}:${od.port}`;
 }
 
 /** A running listener. */
@@ -58,14 +110,29 @@ export async function startOutboundListener(
 ): Promise<OutboundListener> {
   // linkerd disables detection with 365d, beyond what setTimeout takes.
   const detectTimeoutMs = Math.min(opts.detectTimeoutMs ?? 10_000, 2 ** 31 - 1);
-  const h2 = new H2Server(opts.service, {
+  const lookup = origDstLookup(opts);
+  const serviceFor = opts.serviceFor;
+  // HTTP/2 sessions share one server: a redirected connection's streams
+  // find their service by the client's address.
+  const h2ByClient = new Map<string, HttpService>();
+  const h2Service: HttpService = lookup === undefined || !serviceFor
+    ? opts.service
+    : function h2OrigDstService(req) {
+      const svc = h2ByClient.get(req.ext.client?.addr ?? "");
+      return (svc ?? opts.service)(req);
+    };
+  const h2 = new H2Server(h2Service, {
     informationalHeaders: opts.informationalHeaders ?? true,
   });
   const conns = new HttpConnections(h2);
 
-  const t = opts.transport;
   const onConnection = async (socket: net.Socket) => {
     conns.track(socket);
+    const od = lookup?.(socket);
+    const target = od === undefined ? undefined : origDstAddr(od);
+    const t = target !== undefined && opts.transportFor
+      ? opts.transportFor(target)
+      : opts.transport;
     socket.setNoDelay(true);
     let errno = "";
     socket.on(
@@ -86,16 +153,28 @@ export async function startOutboundListener(
     if (socket.destroyed) return;
     switch (protocol) {
       case "http1":
-        conns.serveH1(socket, initial, { service: opts.service, clientAddr });
+        conns.serveH1(socket, initial, {
+          service: target !== undefined && serviceFor
+            ? serviceFor(target)
+            : opts.service,
+          clientAddr,
+        });
         return;
       case "h2":
+        if (target !== undefined && serviceFor) {
+          h2ByClient.set(clientAddr, serviceFor(target));
+          socket.once("close", () => h2ByClient.delete(clientAddr));
+        }
         conns.acceptH2(socket, initial);
         return;
       case "eof":
         socket.destroy();
         return;
       default:
-        forwardOpaque(socket, initial, opts);
+        // Not HTTP, TLS that is not ours, or a server-first protocol
+        // (nothing within the detect timeout): bytes go to the original
+        // destination untouched (linkerd opaque / TLS passthrough).
+        forwardOpaque(socket, initial, opts, target);
     }
   };
 
@@ -124,14 +203,15 @@ function forwardOpaque(
   socket: net.Socket,
   initial: Uint8Array,
   opts: OutboundListenerOptions,
+  origDst?: string,
 ): void {
-  if (!opts.opaqueTarget) {
+  const target = origDst ?? opts.opaqueTarget;
+  if (!target) {
     opts.log.debug("closing non-HTTP connection: no opaque target configured");
     socket.destroy();
     return;
   }
-  const { host, port } = splitHostPort(opts.opaqueTarget);
-  const target = opts.opaqueTarget;
+  const { host, port } = splitHostPort(target);
   const dial = opts.dial;
   forwardTcp(socket, initial, {
     host,

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { HttpService } from "../http/message.ts";
+import { L5D_DST_OVERRIDE } from "../http/headers.ts";
+import type { HttpRequest, HttpService } from "../http/message.ts";
 import { stack } from "../svc/stack.ts";
 import { newHttpLogical } from "./http/logical.ts";
 import { newHttpServer } from "./http/server.ts";
@@ -12,14 +13,47 @@ import type { OutboundCtx } from "./runtime.ts";
 
 /** The outbound HTTP service plus the resources it owns. */
 export interface HttpSidecar extends Disposable {
+  /** Requests routed by name: `l5d-dst-override`, else Host/`:authority` (explicit proxy). */
   readonly service: HttpService;
+  /**
+   * The service for a connection redirected to `origDst` ("ip:port"): its
+   * requests go to that address as their logical target, whatever their
+   * Host says, and an app's `l5d-dst-override` is dropped. In ingress mode
+   * the header is honoured, and the original destination is the fallback
+   * (linkerd `HttpSidecar` keyed by `OrigDstAddr`; `out/ingress.rs`).
+   */
+  forOrigDst(origDst: string): HttpService;
+}
+
+/** Options for {@linkcode mkHttpSidecar}. */
+export interface HttpSidecarOptions {
+  /** `LINKERD2_PROXY_INGRESS_MODE`. @default false */
+  ingressMode?: boolean;
 }
 
 /** Builds the outbound HTTP stack (linkerd `Outbound::mk_sidecar`). */
-export function mkHttpSidecar(ctx: OutboundCtx): HttpSidecar {
+export function mkHttpSidecar(
+  ctx: OutboundCtx,
+  opts: HttpSidecarOptions = {},
+): HttpSidecar {
   const logical = newHttpLogical(ctx); // discovery → balancer → endpoint clients
   const service = stack<HttpService>(logical)
     .push(newHttpServer(ctx)) // in-flight limit + the one error rescue
     .into();
-  return { service, [Symbol.dispose]: () => logical[Symbol.dispose]() };
+  const ingress = opts.ingressMode ?? false;
+  return {
+    service,
+    forOrigDst(origDst) {
+      // The logical layer takes its target from `l5d-dst-override` and
+      // removes the header before anything is forwarded: writing the
+      // original destination there routes by it and drops the app's value.
+      return function origDstService(req: HttpRequest) {
+        if (!ingress || req.headers[L5D_DST_OVERRIDE] === undefined) {
+          req.headers[L5D_DST_OVERRIDE] = origDst;
+        }
+        return service(req);
+      };
+    },
+    [Symbol.dispose]: () => logical[Symbol.dispose](),
+  };
 }
