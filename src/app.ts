@@ -133,6 +133,10 @@ export async function buildApp(
           detectTimeoutMs: o.detectTimeoutMs,
           connectTimeoutMs: o.connectTimeoutMs,
           informationalHeaders: !o.disableInformationalHeaders,
+          h1: {
+            maxHeaders: o.http1MaxHeaders,
+            headerReadTimeoutMs: o.http1HeaderReadTimeoutMs,
+          },
           onDetect: (r) => metrics.detect(detectLabel(r)),
           dial: dialOpaque,
           transport: metrics.transport({
@@ -166,6 +170,10 @@ export async function buildApp(
         detectTimeoutMs: i.detectTimeoutMs,
         connectTimeoutMs: i.connectTimeoutMs,
         informationalHeaders: !o.disableInformationalHeaders,
+        h1: {
+          maxHeaders: o.http1MaxHeaders,
+          headerReadTimeoutMs: o.http1HeaderReadTimeoutMs,
+        },
         log: log.child("inbound"),
         observer: tlsMetrics,
         accessLog,

@@ -100,6 +100,12 @@ const OUTBOUND_FIELDS: readonly Field[] = [
     parse: duration,
   },
   { key: "disableInformationalHeaders", parse: bool },
+  { key: "http1MaxHeaders", parse: count("http1MaxHeaders") },
+  {
+    key: "http1HeaderReadTimeout",
+    into: "http1HeaderReadTimeoutMs",
+    parse: duration,
+  },
 ];
 
 const ADMIN_FIELDS: readonly Field[] = [

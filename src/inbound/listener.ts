@@ -12,6 +12,7 @@
 import net from "node:net";
 import type tls from "node:tls";
 import { HttpConnections } from "../http/connections.ts";
+import type { H1Limits } from "../http/h1/server.ts";
 import { H2Server } from "../http/h2/server.ts";
 import type { HttpRequest, HttpService } from "../http/message.ts";
 import type { OutboundLog } from "../outbound/runtime.ts";
@@ -60,6 +61,8 @@ export interface InboundListenerOptions {
   connectTimeoutMs?: number;
   /** @default {true} */
   informationalHeaders?: boolean;
+  /** HTTP/1 request head limits. @default {hyper's 100 fields, 10 s head read} */
+  h1?: H1Limits;
   log: OutboundLog;
   observer?: InboundObserver | undefined;
   /** One access-log line per HTTP request (`LINKERD2_PROXY_ACCESS_LOG`); absent = off. */
@@ -149,7 +152,12 @@ export async function startInboundListener(
     const clientAddr = `${socket.remoteAddress}:${socket.remotePort}`;
     switch (det.protocol) {
       case "http1":
-        conns.serveH1(socket, det.initial, { service, clientAddr });
+        conns.serveH1(socket, det.initial, {
+          ...opts.h1,
+          informationalHeaders: opts.informationalHeaders ?? true,
+          service,
+          clientAddr,
+        });
         return;
       case "h2":
         h2Services.set(clientAddr, service);

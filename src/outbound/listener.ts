@@ -9,6 +9,7 @@
  */
 import net from "node:net";
 import { HttpConnections } from "../http/connections.ts";
+import type { H1Limits } from "../http/h1/server.ts";
 import { H2Server } from "../http/h2/server.ts";
 import type { HttpService } from "../http/message.ts";
 import { forwardTcp, listen, splitHostPort } from "../transport/opaque.ts";
@@ -36,6 +37,8 @@ export interface OutboundListenerOptions {
   connectTimeoutMs?: number;
   /** @default true */
   informationalHeaders?: boolean;
+  /** HTTP/1 request head limits. @default {hyper's 100 fields, 10 s head read} */
+  h1?: H1Limits;
   /** Called with the detection result of every connection (metrics). */
   onDetect?: (result: string) => void;
   /** Transport metrics of accepted connections (`tcp_*`, peer="src"). */
@@ -125,6 +128,10 @@ export async function startOutboundListener(
     informationalHeaders: opts.informationalHeaders ?? true,
   });
   const conns = new HttpConnections(h2);
+  const h1 = {
+    ...opts.h1,
+    informationalHeaders: opts.informationalHeaders ?? true,
+  };
 
   const onConnection = async (socket: net.Socket) => {
     conns.track(socket);
@@ -154,6 +161,7 @@ export async function startOutboundListener(
     switch (protocol) {
       case "http1":
         conns.serveH1(socket, initial, {
+          ...h1,
           service: target !== undefined && serviceFor
             ? serviceFor(target)
             : opts.service,

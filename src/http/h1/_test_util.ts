@@ -309,6 +309,22 @@ export function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Resolves once `cond()` holds, polling every `everyMs`; rejects after `timeoutMs`. */
+export async function waitFor(
+  cond: () => boolean,
+  what: string,
+  timeoutMs = 10_000,
+  everyMs = 5,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!cond()) {
+    if (performance.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await delay(everyMs);
+  }
+}
+
 /** A request as a {@link RawServer} read it. */
 export interface RawRequest {
   /** The head as received. */

@@ -13,6 +13,7 @@
  * - bad request line, method token, request target or version: 400;
  *   a well-formed but unsupported version (`HTTP/2.0`, `HTTP/3`, `HTTP/0.9`): 505;
  * - header section larger than `maxHeaderBytes` (64 KiB): 431;
+ * - more than `maxHeaders` field lines (hyper's 100): 431;
  * - obs-fold (a field line starting with SP/HTAB), whitespace between the
  *   field name and the colon, invalid field-name characters, CTLs in values: 400;
  * - both Content-Length and Transfer-Encoding, differing or non-numeric
@@ -40,6 +41,9 @@ import { latin1Slice } from "./_bytes.ts";
 
 /** Default limit on the size of a head (request line + fields), as hyper's 64 KiB. */
 export const DEFAULT_MAX_HEADER_BYTES = 65536;
+
+/** Default limit on the number of field lines in a head, as hyper's `MAX_HEADERS`. */
+export const DEFAULT_MAX_HEADERS = 100;
 
 /** A head that cannot be accepted, with the status to answer (httparse `Error`). */
 export interface HeadError {
@@ -117,6 +121,11 @@ export interface HeadOptions {
    */
   maxHeaderBytes?: number;
   /**
+   * Most field lines accepted (each line counts, repeated names too).
+   * @default {100}
+   */
+  maxHeaders?: number;
+  /**
    * Leave the fixed hop-by-hop fields (connection, keep-alive,
    * proxy-connection, transfer-encoding, upgrade, trailer, host, and
    * `expect: 100-continue`) out of `headers`; their meaning is still parsed
@@ -155,6 +164,7 @@ function err(status: HeadError["status"], message: string): HeadError {
 }
 
 const TOO_LARGE = err(431, "request header fields too large");
+const TOO_MANY_REQUEST_FIELDS = err(431, "too many request header fields");
 
 /** Views any Uint8Array as a Buffer without copying. */
 export function asBuffer(buf: Uint8Array): Buffer {
@@ -328,22 +338,27 @@ function parseLengthList(v: string): number {
   return n;
 }
 
+/** parseFields() result when the head has more than `maxHeaders` fields. */
+const TOO_MANY_FIELDS = "too many header fields";
+
 /**
  * Parses field lines from `pos` until the empty line. Returns an error
- * message, or undefined on success.
+ * message ({@link TOO_MANY_FIELDS} past `max` lines), or undefined on success.
  */
 function parseFields(
   text: string,
   pos: number,
   out: FieldsOut,
   omit: boolean,
+  max: number,
 ): string | undefined {
   const headers = out.headers;
-  for (;;) {
+  for (let n = 0;; n++) {
     const lf = text.indexOf("\n", pos);
     let e = lf;
     if (text.charCodeAt(e - 1) === 13) e--;
     if (e <= pos) return undefined; // the empty line
+    if (n === max) return TOO_MANY_FIELDS;
     const c0 = text.charCodeAt(pos);
     if (c0 === 32 || c0 === 9) return "obsolete line folding is not accepted";
     const colon = text.indexOf(":", pos);
@@ -578,8 +593,18 @@ export function parseRequestHead(
     host: undefined,
     hostCount: 0,
   };
-  const fieldErr = parseFields(text, lf + 1, head, omit);
-  if (fieldErr !== undefined) return err(400, fieldErr);
+  const fieldErr = parseFields(
+    text,
+    lf + 1,
+    head,
+    omit,
+    opts.maxHeaders ?? DEFAULT_MAX_HEADERS,
+  );
+  if (fieldErr !== undefined) {
+    return fieldErr === TOO_MANY_FIELDS
+      ? TOO_MANY_REQUEST_FIELDS
+      : err(400, fieldErr);
+  }
 
   // Request target forms (RFC 9112 §3.2).
   const isConnect = method === "CONNECT";
@@ -724,8 +749,16 @@ export function parseResponseHead(
     hostCount: 0,
     expectContinue: false,
   };
-  const fieldErr = parseFields(text, lf + 1, head, opts.omitHopByHop === true);
-  if (fieldErr !== undefined) return err(400, fieldErr);
+  const fieldErr = parseFields(
+    text,
+    lf + 1,
+    head,
+    opts.omitHopByHop === true,
+    opts.maxHeaders ?? DEFAULT_MAX_HEADERS,
+  );
+  if (fieldErr !== undefined) {
+    return err(fieldErr === TOO_MANY_FIELDS ? 431 : 400, fieldErr);
+  }
   if (head.te !== "") {
     if (head.contentLength !== -1) {
       return err(400, "both transfer-encoding and content-length");
@@ -764,6 +797,6 @@ export function parseTrailerFields(text: string): HeaderMap | string {
     hostCount: 0,
     expectContinue: false,
   };
-  const e = parseFields(text, 0, out, false);
+  const e = parseFields(text, 0, out, false, Infinity);
   return e ?? out.headers;
 }

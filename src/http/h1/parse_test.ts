@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import {
+  DEFAULT_MAX_HEADERS,
   findHeadEnd,
   type HeadError,
   parseRequestHead,
@@ -464,5 +465,46 @@ Deno.test("parseResponseHead() rejects bad status lines and framing", () => {
   assert.equal(
     (parseResponseHead(enc("HTTP/2 200 OK\r\n\r\n")) as HeadError).status,
     505,
+  );
+});
+
+Deno.test("parseRequestHead() counts field lines against maxHeaders (hyper's 100 by default)", () => {
+  const head = (n: number, name = (i: number) => `x-${i}`) => {
+    let h = `GET / HTTP/1.1\r\n${H}`;
+    for (let i = 1; i < n; i++) h += `${name(i)}: v\r\n`;
+    return enc(h + "\r\n");
+  };
+  assert.equal(DEFAULT_MAX_HEADERS, 100);
+  assert.equal(parseRequestHead(head(100))?.kind, "request");
+  const e = parseRequestHead(head(101)) as HeadError;
+  assert.equal(e.kind, "error");
+  assert.equal(e.status, 431);
+  assert.equal(e.message, "too many request header fields");
+  // Repeated names and hop-by-hop fields count too.
+  const same = parseRequestHead(head(101, () => "x-same"), 0, {
+    omitHopByHop: true,
+  });
+  assert.equal((same as HeadError).status, 431);
+  assert.equal(
+    parseRequestHead(head(5), 0, { maxHeaders: 5 })?.kind,
+    "request",
+  );
+  assert.equal(
+    (parseRequestHead(head(6), 0, { maxHeaders: 5 }) as HeadError).status,
+    431,
+  );
+  // 1 000 fields in 64 KiB are refused without raising maxHeaderBytes.
+  assert.equal((parseRequestHead(head(1000)) as HeadError).status, 431);
+});
+
+Deno.test("parseResponseHead() refuses more than maxHeaders fields", () => {
+  let h = "HTTP/1.1 200 OK\r\n";
+  for (let i = 0; i < 101; i++) h += `x-${i}: v\r\n`;
+  const e = parseResponseHead(enc(h + "\r\n")) as HeadError;
+  assert.equal(e.kind, "error");
+  assert.equal(e.status, 431);
+  assert.equal(
+    parseResponseHead(enc(h + "\r\n"), 0, { maxHeaders: 101 })?.kind,
+    "response",
   );
 });

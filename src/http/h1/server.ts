@@ -25,6 +25,7 @@ import { ChunkedDecoder } from "./chunked.ts";
 import {
   connectionListsFields,
   DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_MAX_HEADERS,
   findHeadEnd,
   type HeadError,
   type HeadOptions,
@@ -35,9 +36,34 @@ import { type BodySource, IncomingBody } from "./_incoming.ts";
 import { Framing, Outgoing, type OutgoingOwner } from "./_outgoing.ts";
 import { latin1Bytes } from "./_bytes.ts";
 import { pipeSockets } from "./_pipe.ts";
+import {
+  type DeadlineQueue,
+  type DeadlineTarget,
+  sharedDeadlines,
+} from "./_deadlines.ts";
+
+/** Default {@link H1Limits.headerReadTimeoutMs}. */
+export const DEFAULT_HEADER_READ_TIMEOUT_MS = 10_000;
+
+/** The request head limits a listener gives every HTTP/1 connection (hyper `http1::Builder`). */
+export interface H1Limits {
+  /**
+   * Most header fields in a request head; more get 431 (hyper `max_headers`).
+   * @default {100}
+   */
+  maxHeaders?: number;
+  /**
+   * Once the first byte of a request head arrived, the whole head must
+   * arrive within this long, else 408 and close (hyper
+   * `header_read_timeout`, which linkerd turns off). A connection idle
+   * between requests is not timed. 0 disables it.
+   * @default {10000}
+   */
+  headerReadTimeoutMs?: number;
+}
 
 /** Options for {@link serveH1}. */
-export interface H1ServerOptions {
+export interface H1ServerOptions extends H1Limits {
   /** Serves each request. It should not reject: a rescue layer sits above. */
   service: HttpService;
   /** The application's address, "ip:port" (`ext.client.addr`). */
@@ -48,11 +74,11 @@ export interface H1ServerOptions {
    */
   maxHeaderBytes?: number;
   /**
-   * Time allowed to receive a complete request head, counted from the
-   * connection start or the end of the previous response; 0 disables it.
-   * @default {0}
+   * Put `l5d-proxy-error` (and `l5d-proxy-connection: close`) on the
+   * connection's own error responses (400, 408, 431...).
+   * @default {true}
    */
-  headerReadTimeoutMs?: number;
+  informationalHeaders?: boolean;
 }
 
 /** A served HTTP/1 connection (hyper `server::conn::http1::Connection`). */
@@ -181,9 +207,16 @@ function safe(v: string): boolean {
   return v.indexOf("\n") === -1 && v.indexOf("\r") === -1;
 }
 
-function errorResponse(status: number, message: string): Uint8Array {
+function errorResponse(
+  status: number,
+  message: string,
+  info: boolean,
+): Uint8Array {
+  const l5d = info
+    ? `l5d-proxy-error: ${message}\r\nl5d-proxy-connection: close\r\n`
+    : "";
   return latin1Bytes(
-    `HTTP/1.1 ${statusText(status)}\r\nconnection: close\r\n` +
+    `HTTP/1.1 ${statusText(status)}\r\nconnection: close\r\n${l5d}` +
       `content-type: text/plain\r\ncontent-length: ${
         message.length + 1
       }\r\n\r\n${message}\n`,
@@ -191,12 +224,15 @@ function errorResponse(status: number, message: string): Uint8Array {
 }
 
 /** One accepted HTTP/1 connection (hyper's h1 `Dispatcher` + `Conn`). */
-class ServerConn implements H1ServerConn, BodySource, OutgoingOwner {
+class ServerConn
+  implements H1ServerConn, BodySource, OutgoingOwner, DeadlineTarget {
   readonly closed: Promise<void>;
   #socket: Socket;
   #service: HttpService;
   #headOpts: HeadOptions;
-  #headTimeoutMs: number;
+  /** Head read deadlines (shared by all connections); null = no timeout. */
+  #headDeadlines: DeadlineQueue | null;
+  #info: boolean;
   #handle: ClientHandle;
   #abort: AbortController | undefined = undefined;
   #resolveClosed!: () => void;
@@ -226,7 +262,8 @@ class ServerConn implements H1ServerConn, BodySource, OutgoingOwner {
   #bodyPaused = false;
   #pipelinePaused = false;
   #socketPaused = false;
-  #headTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** The head read deadline runs (a head started but is not complete). */
+  #headTimed = false;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined = undefined;
 
   #onResponse = (res: HttpResponse) => {
@@ -244,22 +281,21 @@ class ServerConn implements H1ServerConn, BodySource, OutgoingOwner {
     }
     this.#sendError(500, "internal server error");
   };
-  #onHeadTimeout = () => {
-    this.#headTimer = undefined;
-    if (this.#reading !== HEAD || this.#inFlight || this.#isClosed) return;
-    if (this.#buf !== null && this.#buf.length > 0) {
-      this.#sendError(408, "request header read timed out");
-    } else this.#endGracefully();
-  };
 
   constructor(socket: Socket, opts: H1ServerOptions) {
     this.#socket = socket;
     this.#service = opts.service;
     this.#headOpts = {
       maxHeaderBytes: opts.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
+      maxHeaders: opts.maxHeaders ?? DEFAULT_MAX_HEADERS,
       omitHopByHop: true,
     };
-    this.#headTimeoutMs = opts.headerReadTimeoutMs ?? 0;
+    const headMs = Math.min(
+      opts.headerReadTimeoutMs ?? DEFAULT_HEADER_READ_TIMEOUT_MS,
+      2 ** 31 - 1,
+    );
+    this.#headDeadlines = headMs > 0 ? sharedDeadlines(headMs) : null;
+    this.#info = opts.informationalHeaders ?? true;
     this.closed = new Promise((r) => (this.#resolveClosed = r));
     const addr = opts.clientAddr;
     this.#handle = { addr, close: () => this.drain() };
@@ -276,7 +312,13 @@ class ServerConn implements H1ServerConn, BodySource, OutgoingOwner {
     socket.on("close", () => this.#onClose());
     if (socket.destroyed) queueMicrotask(() => this.#onClose());
     else socket.resume();
-    this.#armHeadTimer();
+  }
+
+  /** The head read deadline passed (DeadlineTarget). */
+  deadlinePassed(): void {
+    this.#headTimed = false;
+    if (this.#reading !== HEAD || this.#inFlight || this.#isClosed) return;
+    this.#sendError(408, "request header read timed out");
   }
 
   drain(): void {
@@ -326,6 +368,11 @@ class ServerConn implements H1ServerConn, BodySource, OutgoingOwner {
         const head = parseRequestHead(buf, 0, this.#headOpts);
         if (head === null) {
           this.#scan = Math.max(1, buf.length - 3);
+          // Incomplete after a read: only now does the head read clock run.
+          if (!this.#headTimed && this.#headDeadlines !== null) {
+            this.#headTimed = true;
+            this.#headDeadlines.add(this);
+          }
           return;
         }
         if (head.kind === "error") {
@@ -402,10 +449,7 @@ class ServerConn implements H1ServerConn, BodySource, OutgoingOwner {
   }
 
   #dispatch(head: RequestHead): void {
-    if (this.#headTimer !== undefined) {
-      clearTimeout(this.#headTimer);
-      this.#headTimer = undefined;
-    }
+    if (this.#headTimed) this.#clearHeadTimer();
     const isConnect = head.form === "authority";
     const hasBody = !isConnect && (head.chunked || head.contentLength > 0);
     const body = hasBody
@@ -561,7 +605,6 @@ class ServerConn implements H1ServerConn, BodySource, OutgoingOwner {
       this.#pipelinePaused = false;
       this.#updateFlow();
     }
-    this.#armHeadTimer();
     if (this.#buf !== null) this.#process();
   }
 
@@ -706,7 +749,9 @@ class ServerConn implements H1ServerConn, BodySource, OutgoingOwner {
     this.#inFlight = false;
     this.#closeAfter = true;
     const s = this.#socket;
-    if (!s.destroyed && s.writable) s.write(errorResponse(status, message));
+    if (!s.destroyed && s.writable) {
+      s.write(errorResponse(status, message, this.#info));
+    }
     this.#endGracefully();
   }
 
@@ -735,16 +780,10 @@ class ServerConn implements H1ServerConn, BodySource, OutgoingOwner {
     this.#socket.destroy();
   }
 
-  #armHeadTimer(): void {
-    if (this.#headTimeoutMs > 0 && this.#headTimer === undefined) {
-      this.#headTimer = setTimeout(this.#onHeadTimeout, this.#headTimeoutMs);
-    }
-  }
-
   #clearHeadTimer(): void {
-    if (this.#headTimer !== undefined) {
-      clearTimeout(this.#headTimer);
-      this.#headTimer = undefined;
+    if (this.#headTimed) {
+      this.#headTimed = false;
+      this.#headDeadlines!.delete(this);
     }
   }
 }

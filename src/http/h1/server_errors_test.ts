@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import type { HttpResponse } from "../message.ts";
+import type { HttpRequest, HttpResponse } from "../message.ts";
+import { sharedDeadlines } from "./_deadlines.ts";
 import {
   CountingSink,
   delay,
@@ -7,6 +8,7 @@ import {
   RawClient,
   startServer,
   streamBody,
+  waitFor,
 } from "./_test_util.ts";
 
 Deno.test("serveH1() answers malformed heads with 400/431/505 and closes", async () => {
@@ -134,18 +136,102 @@ Deno.test("serveH1() a malformed chunked body fails the request body and gets 40
   }
 });
 
-Deno.test("serveH1() header read timeout: idle closes, partial head gets 408", async () => {
-  const srv = await startServer(echoService(), { headerReadTimeoutMs: 50 });
+Deno.test("serveH1() header read timeout: a started head gets 408, idle connections stay", async () => {
+  const ms = 150;
+  const deadlines = sharedDeadlines(ms);
+  const srv = await startServer(echoService(), { headerReadTimeoutMs: ms });
+  const idle = await RawClient.connect(srv.port);
+  const kept = await RawClient.connect(srv.port);
+  const partial = await RawClient.connect(srv.port);
   try {
-    const idle = await RawClient.connect(srv.port);
-    assert.equal(await idle.readToEnd(), "");
-    await idle.close();
-    const partial = await RawClient.connect(srv.port);
+    // A head in one write arms no deadline.
+    kept.write("GET /1 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert.equal((await kept.readResponse()).status, 200);
+    assert.equal(deadlines.size, 0);
+
+    const started = performance.now();
     partial.write("GET / HTTP/1.1\r\nHo");
+    await waitFor(() => deadlines.size === 1, "the partial head is timed");
     const r = await partial.readResponse();
+    const elapsed = performance.now() - started;
     assert.equal(r.status, 408);
-    await partial.close();
+    assert.equal(r.headers["connection"], "close");
+    assert.equal(r.headers["l5d-proxy-error"], "request header read timed out");
+    assert.equal(await partial.readToEnd(), "");
+    assert.ok(elapsed >= ms - 5, `408 after ${elapsed} ms`);
+    assert.equal(deadlines.size, 0);
+
+    // Idle longer than the timeout, before and between requests: still served.
+    assert.equal(idle.ended, false);
+    assert.equal(kept.ended, false);
+    idle.write("GET /2 HTTP/1.1\r\nHost: a\r\n\r\n");
+    kept.write("GET /3 HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert.equal((await idle.readResponse()).status, 200);
+    assert.equal((await kept.readResponse()).status, 200);
   } finally {
+    await idle.close();
+    await kept.close();
+    await partial.close();
+    await srv.close();
+  }
+});
+
+Deno.test("serveH1() header read timeout: a pipelined partial head is timed after the response", async () => {
+  const ms = 100;
+  const srv = await startServer(echoService(), { headerReadTimeoutMs: ms });
+  const c = await RawClient.connect(srv.port);
+  try {
+    c.write("GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHo");
+    assert.equal((await c.readResponse()).status, 200);
+    assert.equal((await c.readResponse()).status, 408);
+    assert.equal(await c.readToEnd(), "");
+  } finally {
+    await c.close();
+    await srv.close();
+  }
+});
+
+Deno.test("serveH1() more than maxHeaders fields get 431 with l5d-proxy-error", async () => {
+  const seen: HttpRequest[] = [];
+  const srv = await startServer(echoService(seen), { maxHeaders: 20 });
+  const fields = (n: number) => {
+    let h = "GET / HTTP/1.1\r\nHost: a\r\n";
+    for (let i = 1; i < n; i++) h += `x-h${i}: ${i}\r\n`;
+    return h + "\r\n";
+  };
+  try {
+    const ok = await RawClient.connect(srv.port);
+    ok.write(fields(20));
+    assert.equal((await ok.readResponse()).status, 200);
+    await ok.close();
+    const bad = await RawClient.connect(srv.port);
+    bad.write(fields(21));
+    const r = await bad.readResponse();
+    assert.equal(r.status, 431);
+    assert.equal(r.headers["connection"], "close");
+    assert.equal(
+      r.headers["l5d-proxy-error"],
+      "too many request header fields",
+    );
+    assert.equal(await bad.readToEnd(), "");
+    await bad.close();
+    assert.equal(seen.length, 1);
+  } finally {
+    await srv.close();
+  }
+});
+
+Deno.test("serveH1() informationalHeaders: false leaves l5d-proxy-error off", async () => {
+  const srv = await startServer(echoService(), { informationalHeaders: false });
+  const c = await RawClient.connect(srv.port);
+  try {
+    c.write("GET / HTTP/1.1\r\n\r\n");
+    const r = await c.readResponse();
+    assert.equal(r.status, 400);
+    assert.equal(r.headers["l5d-proxy-error"], undefined);
+    assert.equal(r.headers["connection"], "close");
+  } finally {
+    await c.close();
     await srv.close();
   }
 });
