@@ -7,11 +7,17 @@ COPY deno.json deno.lock ./
 COPY main.ts petrel.yaml ./
 COPY src ./src
 COPY proto ./proto
-RUN deno compile -A --include petrel.yaml --include proto --output /petrel main.ts
+RUN deno compile -A --include petrel.yaml --include proto \
+    --include src/config/_yaml_worker_main.ts --output /petrel main.ts
 
-FROM gcr.io/distroless/cc-debian12
+# Two entry points in one image, as linkerd's since linkerd2 #14577: the
+# proxy (`/petrel`, run as uid 2102) and the init container
+# (`/petrel init --proxy-uid 2102 ...`, root with NET_ADMIN), which needs nft.
+FROM debian:12-slim
+RUN apt-get update && apt-get install -y --no-install-recommends nftables \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=build /petrel /petrel
-EXPOSE 4140 4191
+EXPOSE 4140 4143 4191
 # SIGTERM drains: in-flight requests finish, then exit 0.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/petrel"]
