@@ -17,6 +17,7 @@ sel.register(lsock, selectors.EVENT_READ, "listen")
 sel.register(sys.stdin, selectors.EVENT_READ, "stdin")
 conns = {}
 log = []
+refused = []
 
 
 def d(pairs):
@@ -31,6 +32,7 @@ class Conn:
         self.bodies = {}
         self.paths = {}
         self.done = set()
+        self.gone = False
         self.flush()
 
     def flush(self):
@@ -47,9 +49,11 @@ class Conn:
         log.append(path)
         if path == "/reset":
             self.c.reset_stream(sid, error_code=11)
-        elif path == "/goaway":
-            # Refuse this stream and every later one: last_stream_id below it.
+        elif path == "/goaway" and not refused:
+            # Once: refuse this stream and every later one (last_stream_id below it).
+            refused.append(sid)
             self.c.close_connection(error_code=0, last_stream_id=sid - 2 if sid > 1 else 0)
+            self.gone = True
         else:
             extra = [("x-req-trailer", trailers.get("x-t", "none")), ("x-req-len", str(len(body)))]
             self.c.send_headers(sid, [(":status", "200"), ("content-type", "text/plain"), *extra])
@@ -64,6 +68,8 @@ class Conn:
         self.flush()
 
     def on_data(self, data):
+        if self.gone:
+            return  # after our GOAWAY python-h2 refuses every frame; the client may still send some
         for ev in self.c.receive_data(data):
             if isinstance(ev, h2.events.RequestReceived):
                 h = d(ev.headers)
