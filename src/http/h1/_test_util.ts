@@ -24,6 +24,8 @@ import { ChunkedDecoder } from "./chunked.ts";
 export interface TestServer {
   port: number;
   conns: H1ServerConn[];
+  /** The accepted sockets, in order. */
+  sockets: net.Socket[];
   close(): Promise<void>;
 }
 
@@ -33,8 +35,10 @@ export async function startServer(
   opts: Partial<H1ServerOptions> = {},
 ): Promise<TestServer> {
   const conns: H1ServerConn[] = [];
+  const accepted: net.Socket[] = [];
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
+    accepted.push(s);
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
     conns.push(
@@ -50,6 +54,7 @@ export async function startServer(
   return {
     port,
     conns,
+    sockets: accepted,
     async close() {
       for (const s of sockets) s.destroy();
       await Promise.all(conns.map((c) => c.closed));
@@ -322,6 +327,32 @@ export async function waitFor(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     }
     await delay(everyMs);
+  }
+}
+
+/**
+ * Resolves with `read()` once it has not changed for `quietMs` (a flow that
+ * stopped); rejects if it still moves after `timeoutMs`.
+ */
+export async function settled(
+  read: () => number,
+  what: string,
+  quietMs = 100,
+  timeoutMs = 10_000,
+): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  let last = read();
+  let since = performance.now();
+  for (;;) {
+    await delay(5);
+    const now = read();
+    if (now !== last) {
+      last = now;
+      since = performance.now();
+    } else if (performance.now() - since >= quietMs) return now;
+    if (performance.now() > deadline) {
+      throw new Error(`${what} still moving after ${timeoutMs} ms (${now})`);
+    }
   }
 }
 

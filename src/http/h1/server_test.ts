@@ -6,9 +6,11 @@ import {
   delay,
   echoService,
   RawClient,
+  settled,
   startServer,
   streamBody,
   text,
+  waitFor,
 } from "./_test_util.ts";
 
 Deno.test("serveH1() keeps an HTTP/1.1 connection alive and builds the request", async () => {
@@ -265,8 +267,12 @@ Deno.test("serveH1() response framing: null, 204, 304, chunked, closeConnection"
 
 Deno.test("serveH1() drain(): idle closes now, busy finishes with connection: close", async () => {
   const release = Promise.withResolvers<void>();
+  const slowArrived = Promise.withResolvers<void>();
   const srv = await startServer(async (req) => {
-    if (req.path === "/slow") await release.promise;
+    if (req.path === "/slow") {
+      slowArrived.resolve();
+      await release.promise;
+    }
     return text("done");
   });
   try {
@@ -280,8 +286,7 @@ Deno.test("serveH1() drain(): idle closes now, busy finishes with connection: cl
 
     const busy = await RawClient.connect(srv.port);
     busy.write("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n");
-    while (srv.conns.length < 2) await delay(1);
-    await delay(10);
+    await slowArrived.promise;
     srv.conns[1]!.drain();
     release.resolve();
     const r = await busy.readResponse();
@@ -325,23 +330,21 @@ Deno.test("serveH1() request body backpressure pauses the socket", async () => {
     const total = 8 << 20;
     c.write(`POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${total}\r\n\r\n`);
     const req = await started.promise;
-    // Paused before start: the client can only fill the socket buffers.
-    const chunk = new Uint8Array(65536);
-    let written = 0;
-    while (written < total) {
-      const ok = c.socket.write(chunk);
-      written += chunk.length;
-      if (!ok) break;
-    }
-    await delay(50);
-    assert.ok(c.socket.writableLength > 0, "the server stopped reading");
+    const server = srv.sockets[0]!;
+    // The whole body at once. Loopback buffers may take all of it, so the
+    // server's side tells whether it stopped reading.
+    c.socket.write(new Uint8Array(total));
+    await waitFor(() => server.isPaused(), "the server pauses its socket");
+    const readWhilePaused = await settled(
+      () => server.bytesRead,
+      "bytes read by a paused server",
+    );
+    assert.ok(
+      readWhilePaused < 1 << 20,
+      `read ${readWhilePaused} bytes before the body was started`,
+    );
+    assert.equal(sink.bytes, 0);
     req.body!.start(sink);
-    while (written < total) {
-      if (!c.socket.write(chunk)) {
-        await new Promise((r) => c.socket.once("drain", r));
-      }
-      written += chunk.length;
-    }
     const r = await c.readResponse();
     assert.equal(r.body, `read ${total}`);
   } finally {
@@ -359,12 +362,13 @@ Deno.test("serveH1() response body backpressure pauses the body", async () => {
   try {
     c.socket.pause();
     c.write("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
-    await delay(200);
-    const produced = big.stats.produced;
-    assert.ok(big.stats.pauses > 0, "body paused");
+    await waitFor(() => big.stats.pauses > 0, "the body pauses");
+    // Production stops while nobody reads (it never reaches the 64 MiB).
+    const produced = await settled(
+      () => big.stats.produced,
+      "a paused body's production",
+    );
     assert.ok(produced < 16 << 20, `produced ${produced} while nobody read`);
-    await delay(50);
-    assert.equal(big.stats.produced, produced, "stays paused");
   } finally {
     await c.close();
     await srv.close();
@@ -436,9 +440,15 @@ Deno.test("serveH1() absolute-form, CONNECT and OPTIONS * requests", async () =>
 
 Deno.test("serveH1() treats EOF before the response as a cancel (hyper h1_half_close=false)", async () => {
   let signal: AbortSignal | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const srv = await startServer(async (req) => {
     signal = req.ext.signal;
-    await delay(50);
+    // Answer once canceled (or, if the EOF were ignored, after 5 s).
+    await new Promise<void>((r) => {
+      timer = setTimeout(r, 5000);
+      signal!.addEventListener("abort", () => r(), { once: true });
+    });
+    clearTimeout(timer);
     return text(`late ${req.path}`);
   });
   const c = await RawClient.connect(srv.port);
