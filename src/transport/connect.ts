@@ -4,16 +4,23 @@
  * @module
  */
 import net from "node:net";
+import type { TcpSocketConfig } from "../config/config.ts";
 import { ConnectTimeoutError, EndpointIoError } from "../errors.ts";
+import { applyTcpSocketConfig, type SockoptLog } from "./sockopt.ts";
 
 /** Options for {@linkcode connectTcp}. */
 export interface ConnectOptions {
   /** Give up after this long. @default 1000 */
   timeoutMs?: number;
+  /** Keepalive and user timeout (`LINKERD2_PROXY_*_CONNECT_*`). @default {none} */
+  socket?: TcpSocketConfig | undefined;
+  /** Where a socket option that cannot be set is reported (once). @default {none} */
+  log?: SockoptLog | undefined;
 }
 
 /**
- * Opens a TCP connection to `host:port` with Nagle disabled. Rejects with
+ * Opens a TCP connection to `host:port` with Nagle disabled and
+ * `opts.socket` applied. Rejects with
  * `ConnectTimeoutError` after `timeoutMs`, or `EndpointIoError` (e.g.
  * ECONNREFUSED) (linkerd `ConnectTcp`, `ConnectTimeout`).
  */
@@ -39,6 +46,7 @@ export function connectTcp(
     socket.once("connect", () => {
       clearTimeout(timer);
       socket.off("error", onError);
+      applyTcpSocketConfig(socket, opts.socket, opts.log);
       resolve(socket);
     });
   });
