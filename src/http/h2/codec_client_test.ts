@@ -4,6 +4,16 @@ import { StreamResetError } from "../../errors.ts";
 import { bytesBody, type HttpRequest, readBody } from "../message.ts";
 import { H2CodecClient } from "./codec_client.ts";
 import { waitFor } from "./_codec_test_util.ts";
+import {
+  ErrorCode,
+  Flag,
+  FrameReader,
+  FrameType,
+  FrameWriter,
+  readU32,
+  SettingId,
+} from "./frame.ts";
+import { HpackEncoder, HpackWriter } from "./hpack.ts";
 
 const PEER = new URL("./_h2_server_peer.py", import.meta.url).pathname;
 
@@ -159,5 +169,146 @@ Deno.test("H2CodecClient against a python-h2 server: trailers both ways, reset c
     await child.status;
     assert.ok(!log.includes("error"), log);
     assert.equal(log.split("\n").filter((l) => l === "/goaway").length, 2, log);
+  }
+});
+
+/** A raw HTTP/2 server: records frames, lets the test answer by hand. */
+async function rawServer() {
+  const frames: Array<
+    { type: number; flags: number; sid: number; payload: Uint8Array }
+  > = [];
+  const sockets: net.Socket[] = [];
+  const writers: FrameWriter[] = [];
+  const server = net.createServer((s) => {
+    sockets.push(s);
+    const w = new FrameWriter(s);
+    writers.push(w);
+    s.on("error", () => {});
+    const r = new FrameReader((type, flags, sid, payload) => {
+      frames.push({ type, flags, sid, payload });
+    }, { preface: true });
+    s.on("data", (c: Uint8Array) => r.push(c));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    frames,
+    writers,
+    async [Symbol.asyncDispose]() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+function goawayCode(
+  frames: Array<{ type: number; payload: Uint8Array }>,
+): number | undefined {
+  const g = frames.find((f) => f.type === FrameType.GOAWAY);
+  return g === undefined ? undefined : readU32(g.payload, 4);
+}
+
+Deno.test("H2CodecClient: 1xx skipped, trailers-only response, abort resets with CANCEL, push refused, keep-alive timeout closes", async () => {
+  const enc = new HpackEncoder();
+  const hw = new HpackWriter();
+  const block = (fields: Array<[string, string]>) => {
+    hw.reset();
+    enc.encode(fields, hw);
+    return hw.subarray().slice();
+  };
+  {
+    await using srv = await rawServer();
+    const c = client(srv.port);
+    const p = c.request(req("/a"));
+    await waitFor(
+      () => srv.frames.some((f) => f.type === FrameType.HEADERS),
+      "request",
+    );
+    const w = srv.writers[0]!;
+    w.settings([]);
+    w.settingsAck();
+    w.headers(1, block([[":status", "103"], ["link", "</x>"]]), false, 16384);
+    // Trailers-only (how gRPC sends errors): one HEADERS with END_STREAM.
+    w.headers(
+      1,
+      block([[":status", "200"], ["grpc-status", "5"]]),
+      true,
+      16384,
+    );
+    w.flush();
+    const r = await p;
+    assert.equal(r.status, 200);
+    assert.equal(r.headers["grpc-status"], "5");
+    assert.equal(r.body, null);
+    const abort = new AbortController();
+    const p2 = c.request({ ...req("/b"), ext: { signal: abort.signal } });
+    await waitFor(
+      () => srv.frames.filter((f) => f.type === FrameType.HEADERS).length === 2,
+      "second request",
+    );
+    abort.abort(new StreamResetError(ErrorCode.CANCEL));
+    await assert.rejects(
+      p2,
+      (e) => e instanceof StreamResetError && e.code === ErrorCode.CANCEL,
+    );
+    await waitFor(
+      () => srv.frames.some((f) => f.type === FrameType.RST_STREAM),
+      "RST_STREAM",
+    );
+    const rst = srv.frames.find((f) => f.type === FrameType.RST_STREAM)!;
+    assert.equal(rst.sid, 3);
+    assert.equal(readU32(rst.payload, 0), ErrorCode.CANCEL);
+    c.destroy();
+  }
+  // A server that enables push, and one that pushes.
+  for (const bad of ["enable_push", "push_promise"]) {
+    await using srv = await rawServer();
+    const c = client(srv.port);
+    const p = c.request(req("/push"));
+    await waitFor(
+      () => srv.frames.some((f) => f.type === FrameType.HEADERS),
+      "request",
+    );
+    const w = srv.writers[0]!;
+    if (bad === "enable_push") w.settings([[SettingId.ENABLE_PUSH, 1]]);
+    else {
+      w.settings([]);
+      w.frame(
+        FrameType.PUSH_PROMISE,
+        Flag.END_HEADERS,
+        1,
+        new Uint8Array([0, 0, 0, 2, 0x82]),
+      );
+    }
+    w.flush();
+    await assert.rejects(p);
+    await waitFor(() => goawayCode(srv.frames) !== undefined, "GOAWAY");
+    assert.equal(goawayCode(srv.frames), ErrorCode.PROTOCOL_ERROR, bad);
+    c.destroy();
+  }
+  // Keep-alive: a server that never answers PING is closed.
+  {
+    await using srv = await rawServer();
+    const c = new H2CodecClient("x", {
+      keepAliveIntervalMs: 30,
+      keepAliveTimeoutMs: 60,
+      connect: () =>
+        new Promise((resolve) => {
+          const s = net.connect(srv.port, "127.0.0.1");
+          s.once("connect", () => resolve(s));
+        }),
+    });
+    const p = c.request(req("/ka"));
+    await waitFor(() => srv.writers.length === 1, "accepted");
+    srv.writers[0]!.settings([]);
+    srv.writers[0]!.flush();
+    await waitFor(
+      () => srv.frames.some((f) => f.type === FrameType.PING && f.flags === 0),
+      "keep-alive PING",
+    );
+    await assert.rejects(p, (e) => e instanceof Error);
+    assert.equal(c.connected, false);
+    c.destroy();
   }
 });

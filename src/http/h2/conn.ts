@@ -945,9 +945,10 @@ export class H2Conn {
       }
     }
     if (!endStream) s.body = new H2Body(this, s, cl >= 0 ? cl : undefined);
-    else this.#remoteEnd(s);
     if (isNew) this.#pendingDispatch.push([s, head, endStream]);
     else s.onHead?.(head, endStream);
+    // After the head is handed on: a trailers-only response closes the stream.
+    if (endStream) this.#remoteEnd(s);
   }
 
   /** Hands new requests to the server role once the chunk is parsed: a stream reset in the same chunk never reaches it. */
