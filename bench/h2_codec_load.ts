@@ -53,8 +53,9 @@ async function measure(kind: string, n: number): Promise<string> {
   const reader = child.stdout.getReader();
   const port = Number(new TextDecoder().decode((await reader.read()).value));
   try {
-    // Warm up, then measure.
-    await h2load(port, Math.min(20000, n));
+    // Warm up the JIT, then measure. Deno's node:http2 server aborts on the
+    // GOAWAY h2load sends at its end (denoland/deno#36788): one run only.
+    if (kind === "codec") await h2load(port, Math.min(20000, n));
     return await h2load(port, n);
   } finally {
     reader.releaseLock();
