@@ -494,9 +494,14 @@ Deno.test("H2Conn: SETTINGS ACK timeout and keep-alive PING timeout close the co
     );
     await waitFor(() => p.closed, "close on keep-alive timeout");
   }
-  // A peer that answers PINGs stays connected.
+  // A peer that answers PINGs stays connected (a generous timeout: the
+  // event loop may stall under a parallel test run).
   {
-    await using p = await RawPeer.connect(srv.port);
+    await using srv2 = await startServer(ok, {
+      keepAliveIntervalMs: 50,
+      keepAliveTimeoutMs: 5000,
+    });
+    await using p = await RawPeer.connect(srv2.port);
     let answered = 0;
     const t0 = performance.now();
     while (performance.now() - t0 < 400) {
