@@ -655,6 +655,34 @@ const NOT_INDEXED = new Set([
   "x-request-id",
 ]);
 
+/** What the encoder knows of a name before looking at its value: one map lookup per field. */
+interface NameInfo {
+  /** First static index with this name, or 0. */
+  staticIndex: number;
+  /** Static entries by value, when the name is in the static table. */
+  staticValues: Map<string, number> | undefined;
+  /** 0: index; 1: literal without indexing; 2: never indexed. */
+  policy: 0 | 1 | 2;
+}
+const NAME_INFO = new Map<string, NameInfo>();
+for (
+  const name of [...STATIC_NAME_INDEX.keys(), ...SENSITIVE, ...NOT_INDEXED]
+) {
+  NAME_INFO.set(name, {
+    staticIndex: STATIC_NAME_INDEX.get(name) ?? 0,
+    staticValues: STATIC_EXACT_INDEX.get(name),
+    policy: SENSITIVE.has(name) ? 2 : NOT_INDEXED.has(name) ? 1 : 0,
+  });
+}
+
+/** The encoder's dynamic entries with one name. */
+interface DynamicName {
+  /** Insertion id of the newest entry with this name. */
+  newest: number;
+  /** value → insertion id of the newest entry with both. */
+  values: Map<string, number>;
+}
+
 /** Options of {@link HpackEncoder}. */
 export interface HpackEncoderOptions {
   /** Huffman-code strings where that is shorter. @default true */
@@ -669,8 +697,10 @@ export interface HpackEncoderOptions {
  * authorization, proxy-authorization, set-cookie and cookies shorter than 20
  * chars are never indexed; per-message values (content-length, date, etag,
  * tracing ids, grpc-timeout, a `:path` with a query, ...) and entries over
- * 3/4 of the table are literals without indexing; everything else is added to
- * the dynamic table. A string is Huffman-coded when that is shorter.
+ * 3/4 of the table are literals without indexing (a per-message name that is
+ * in no table is indexed the first time, so later blocks refer to the name);
+ * everything else is added to the dynamic table. A string is Huffman-coded
+ * when that is shorter.
  */
 export class HpackEncoder {
   #table: DynamicTable;
@@ -679,10 +709,8 @@ export class HpackEncoder {
   /** Size updates to send at the start of the next block: the smallest and the final one. */
   #pendingMin = -1;
   #pendingFinal = -1;
-  /** name → value → insertion id of the newest entry with both. */
-  #exact = new Map<string, Map<string, number>>();
-  /** name → insertion id of the newest entry with that name. */
-  #names = new Map<string, number>();
+  /** Dynamic entries by name. */
+  #names = new Map<string, DynamicName>();
 
   #huffman: boolean;
 
@@ -761,36 +789,46 @@ export class HpackEncoder {
     w: HpackWriter,
     neverIndex = false,
   ): void {
-    const sensitive = neverIndex || SENSITIVE.has(name) ||
-      (name === "cookie" && value.length < SHORT_COOKIE);
-    const staticValues = STATIC_EXACT_INDEX.get(name);
+    const info = NAME_INFO.get(name);
+    const policy = neverIndex ||
+        (name === "cookie" && value.length < SHORT_COOKIE)
+      ? 2
+      : info === undefined
+      ? 0
+      : info.policy;
     let nameIndex = 0;
     const t = this.#table;
-    if (staticValues !== undefined) {
+    if (info !== undefined) {
       // A never-indexed field keeps its representation (§6.2.3), even when
       // the table has it.
-      const i = sensitive ? undefined : staticValues.get(value);
-      if (i !== undefined) {
-        writeInt(w, 0x80, 7, i);
-        return;
+      if (info.staticValues !== undefined && policy !== 2) {
+        const i = info.staticValues.get(value);
+        if (i !== undefined) {
+          writeInt(w, 0x80, 7, i);
+          return;
+        }
       }
-      nameIndex = STATIC_NAME_INDEX.get(name)!;
+      nameIndex = info.staticIndex;
     }
-    if (!sensitive && t.count > 0) {
-      const id = this.#exact.get(name)?.get(value);
-      if (id !== undefined) {
-        writeInt(w, 0x80, 7, this.#indexOf(id));
-        return;
+    if (t.count > 0) {
+      const dyn = this.#names.get(name);
+      if (dyn !== undefined) {
+        if (policy !== 2) {
+          const id = dyn.values.get(value);
+          if (id !== undefined) {
+            writeInt(w, 0x80, 7, this.#indexOf(id));
+            return;
+          }
+        }
+        if (nameIndex === 0) nameIndex = this.#indexOf(dyn.newest);
       }
-    }
-    if (nameIndex === 0 && t.count > 0) {
-      const id = this.#names.get(name);
-      if (id !== undefined) nameIndex = this.#indexOf(id);
     }
     let mode: number; // 0x40 incremental, 0x00 without, 0x10 never
-    if (sensitive) mode = 0x10;
+    if (policy === 2) mode = 0x10;
     else if (
-      NOT_INDEXED.has(name) ||
+      // A per-message field whose name no table has yet is indexed once, so
+      // later blocks refer to its name.
+      (policy === 1 && nameIndex !== 0) ||
       (name.length + value.length + ENTRY_OVERHEAD) * 4 > t.maxSize * 3 ||
       (name === ":path" && value.includes("?"))
     ) mode = 0;
@@ -816,10 +854,13 @@ export class HpackEncoder {
     while (t.size + size > t.maxSize) this.#evict();
     const id = t.inserted + 1;
     t.push(name, value, size);
-    let values = this.#exact.get(name);
-    if (values === undefined) this.#exact.set(name, values = new Map());
-    values.set(value, id);
-    this.#names.set(name, id);
+    const dyn = this.#names.get(name);
+    if (dyn === undefined) {
+      this.#names.set(name, { newest: id, values: new Map([[value, id]]) });
+    } else {
+      dyn.newest = id;
+      dyn.values.set(value, id);
+    }
   }
 
   #evict(): void {
@@ -829,12 +870,10 @@ export class HpackEncoder {
     const name = t.names[slot]!;
     const value = t.values[slot]!;
     t.names[slot] = t.values[slot] = "";
-    const values = this.#exact.get(name);
-    if (values !== undefined && values.get(value) === id) {
-      values.delete(value);
-      if (values.size === 0) this.#exact.delete(name);
-    }
-    if (this.#names.get(name) === id) this.#names.delete(name);
+    const dyn = this.#names.get(name)!;
+    if (dyn.values.get(value) === id) dyn.values.delete(value);
+    // The oldest entry was also the newest of its name: none is left.
+    if (dyn.newest === id) this.#names.delete(name);
   }
 }
 
