@@ -303,7 +303,10 @@ export class HpackDecoder {
    *
    * Throws HpackError on malformed input (the connection is then unusable),
    * and HeaderListTooLarge after the whole block was decoded when the list
-   * exceeded the limit; fields up to the limit were emitted by then.
+   * exceeded the limit; fields up to the limit were emitted by then (discard
+   * them). Past the limit no string is built unless the table needs it.
+   * `emit` must not throw: a throw leaves the table out of step with the
+   * peer, so treat it as a connection error.
    */
   decode(
     block: Uint8Array,
