@@ -39,6 +39,7 @@ const SYMBOLS = {
     parameters: ["i32", "buffer", "buffer"],
     result: "i32",
   },
+  close: { parameters: ["i32"], result: "i32" },
 } as const;
 
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>;
@@ -79,10 +80,13 @@ export function origDstSupport(): OrigDstSupport {
 }
 
 /**
- * The file descriptor of an accepted `node:net` socket. Deno-specific
- * private API: Deno 2.9's node:net `TCP` handle exposes it as
- * `_handle.fdForIpc()` (its `fd` property is -1). Wire-tested in
- * `orig_dst_test.ts`, which fails if a Deno upgrade changes it.
+ * A duplicate of an accepted `node:net` socket's file descriptor, which
+ * the caller must close ({@linkcode closeFd}): an fd left open keeps the
+ * connection open after the socket is destroyed. Deno-specific private
+ * API: Deno 2.9's node:net `TCP` handle has `_handle.fdForIpc()` (for
+ * passing sockets over IPC; its `fd` property is -1), which returns
+ * `fcntl(F_DUPFD_CLOEXEC)` of the socket. Wire-tested in
+ * `orig_dst_test.ts`, which fails if a Deno upgrade changes either.
  */
 export function socketFd(socket: net.Socket): number | undefined {
   const handle = (socket as unknown as {
@@ -109,6 +113,7 @@ export function originalDst(socket: net.Socket): OrigDst | undefined {
   const local = socket.localAddress ?? "";
   const v6 = local.includes(":") && !local.startsWith("::ffff:");
   const dst = v6 ? getOrigDst6(fd) : getOrigDst4(fd);
+  libc!.symbols.close(fd);
   if (dst === undefined) return undefined;
   if (dst.port === socket.localPort && sameIp(dst.host, local)) {
     return undefined;
@@ -140,6 +145,12 @@ function getOrigDst6(fd: number): OrigDst | undefined {
   );
   if (rc !== 0) return undefined;
   return decodeSockaddr(addrBuf);
+}
+
+/** Closes an fd from {@linkcode socketFd}. */
+export function closeFd(fd: number): void {
+  if (libc === undefined && !origDstSupport().ok) return;
+  libc!.symbols.close(fd);
 }
 
 /**

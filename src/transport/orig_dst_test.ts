@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import {
+  closeFd,
   decodeSockaddr,
   formatIpv6,
   origDstSupport,
@@ -45,6 +46,7 @@ Deno.test("socketFd() is the accepted socket's own fd (Deno private API: _handle
       port: socket.localPort,
       family: 4,
     });
+    closeFd(fd);
   });
   await withAccepted("::1", (socket) => {
     const fd = socketFd(socket)!;
@@ -53,7 +55,36 @@ Deno.test("socketFd() is the accepted socket's own fd (Deno private API: _handle
       port: socket.localPort,
       family: 6,
     });
+    closeFd(fd);
   });
+});
+
+function openFds(): number {
+  return [...Deno.readDirSync("/proc/self/fd")].length;
+}
+
+Deno.test("originalDst() leaks no fd: a destroyed socket closes its connection", async () => {
+  // fdForIpc() returns a dup; one left open would keep the TCP connection
+  // open after destroy() (seen with the first version of this module).
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as net.AddressInfo;
+  const accepted = new Promise<net.Socket>((r) => server.once("connection", r));
+  const client = net.connect(port, "127.0.0.1");
+  client.on("error", () => {});
+  const socket = await accepted;
+  const before = openFds();
+  for (let i = 0; i < 1000; i++) originalDst(socket);
+  assert.equal(openFds(), before, "every duplicated fd was closed");
+  const clientClosed = new Promise<void>((r) =>
+    client.once("close", () => r())
+  );
+  socket.destroy();
+  const timer = setTimeout(() => client.destroy(new Error("not closed")), 2000);
+  await clientClosed;
+  clearTimeout(timer);
+  assert.equal(client.errored, null, "the client saw the server close");
+  await new Promise((r) => server.close(r));
 });
 
 Deno.test("originalDst() is undefined for a connection that was not redirected", async () => {
