@@ -27,6 +27,7 @@ import type { HttpServerExtras } from "./outbound/http/server.ts";
 import { newOpaqueDialer } from "./outbound/opaque.ts";
 import { mkHttpSidecar } from "./outbound/sidecar.ts";
 import { LocalIdentity } from "./tls/identity.ts";
+import { tcpUserTimeoutSupported } from "./transport/sockopt.ts";
 
 /** Options for {@linkcode buildApp}. */
 export interface AppOptions {
@@ -79,6 +80,7 @@ export async function buildApp(
     ...(primary === undefined ? {} : { primary }),
   });
   const o = config.outbound;
+  warnUnsupportedSocketOptions(config, log);
   const accessLog = accessLogOf(config.accessLog, opts.accessLogWrite);
   const errors = new ErrorRing();
   let currentFile = config.file;
@@ -88,6 +90,7 @@ export async function buildApp(
     onRescue: (e) => errors.push(e),
     settings: {
       connectTimeoutMs: o.connectTimeoutMs,
+      connectSocket: config.sockets.outboundConnect,
       connectBackoff: o.connectBackoff,
       http1PoolIdleTimeoutMs: o.http1PoolIdleTimeoutMs,
       maxIdleConnsPerEndpoint: o.maxIdleConnsPerEndpoint,
@@ -138,6 +141,7 @@ export async function buildApp(
             headerReadTimeoutMs: o.http1HeaderReadTimeoutMs,
           },
           onDetect: (r) => metrics.detect(detectLabel(r)),
+          acceptSocket: config.sockets.outboundAccept,
           dial: dialOpaque,
           transport: metrics.transport({
             direction: "outbound",
@@ -177,6 +181,10 @@ export async function buildApp(
         log: log.child("inbound"),
         observer: tlsMetrics,
         accessLog,
+        sockets: {
+          accept: config.sockets.inboundAccept,
+          connect: config.sockets.inboundConnect,
+        },
       });
       listeners.push(listener);
       inbound = { host: listener.host, port: listener.port };
@@ -308,6 +316,18 @@ async function startIdentity(
   else log.warn("waiting for identity: no certificate yet", { dir: c.dir });
   id.onChange(loaded);
   return id;
+}
+
+/** Logs once when a TCP user timeout is configured but cannot be set (no FFI). */
+function warnUnsupportedSocketOptions(config: Config, log: Logger): void {
+  const wanted = Object.values(config.sockets).some((s) =>
+    s.userTimeoutMs !== undefined
+  );
+  if (wanted && !tcpUserTimeoutSupported()) {
+    log.warn(
+      "TCP user timeout not set: needs --allow-ffi on Linux; keepalive still applies",
+    );
+  }
 }
 
 /** Stops accepting, then resolves once the listener has no connections left. */

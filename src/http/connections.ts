@@ -12,16 +12,21 @@ import {
   serveH1,
 } from "./h1/server.ts";
 import type { H2Server } from "./h2/server.ts";
+import type { TcpSocketConfig } from "../config/config.ts";
+import { applyTcpSocketConfig } from "../transport/sockopt.ts";
 
 /** Tracks a listener's connections for drain and close. */
 export class HttpConnections {
   readonly #h2: H2Server;
+  readonly #acceptSocket: TcpSocketConfig | undefined;
   readonly #sockets = new Set<net.Socket>();
   readonly #h1 = new Set<H1ServerConn>();
   #draining = false;
 
-  constructor(h2: H2Server) {
+  /** `acceptSocket`: keepalive and user timeout of accepted TCP sockets (`*_ACCEPT_*`). */
+  constructor(h2: H2Server, acceptSocket?: TcpSocketConfig) {
     this.#h2 = h2;
+    this.#acceptSocket = acceptSocket;
   }
 
   /** Open accepted sockets. */
@@ -29,8 +34,11 @@ export class HttpConnections {
     return this.#sockets.size;
   }
 
-  /** Tracks an accepted socket until it closes. */
+  /** Tracks an accepted socket until it closes; a TCP one gets the accept socket options. */
   track(socket: net.Socket): void {
+    if (!(socket as { encrypted?: boolean }).encrypted) {
+      applyTcpSocketConfig(socket, this.#acceptSocket);
+    }
     this.#sockets.add(socket);
     socket.once("close", () => this.#sockets.delete(socket));
   }

@@ -40,6 +40,8 @@ export interface InboundHttpOptions {
   appPort: number;
   /** Connecting to the application gives up after this long. @default {300} */
   connectTimeoutMs?: number;
+  /** Keepalive and user timeout of connections to the application. @default {none} */
+  connectSocket?: import("../config/config.ts").TcpSocketConfig | undefined;
   /** Idle HTTP/1 connections to the application close after this long. @default {3000} */
   http1PoolIdleTimeoutMs?: number;
   /** Add `l5d-proxy-error` to synthetic responses. @default {true} */
@@ -66,6 +68,7 @@ export class InboundHttp implements Disposable {
     const connect = () =>
       connectTcp(opts.appHost, opts.appPort, {
         timeoutMs: opts.connectTimeoutMs ?? 300,
+        socket: opts.connectSocket,
       });
     this.#h1 = new H1Pool(addr, {
       connect,

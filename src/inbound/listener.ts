@@ -63,6 +63,11 @@ export interface InboundListenerOptions {
   informationalHeaders?: boolean;
   /** HTTP/1 request head limits. @default {hyper's 100 fields, 10 s head read} */
   h1?: H1Limits;
+  /** INBOUND_{ACCEPT,CONNECT}_{KEEPALIVE,USER_TIMEOUT}. @default {none} */
+  sockets?: {
+    accept?: import("../config/config.ts").TcpSocketConfig;
+    connect?: import("../config/config.ts").TcpSocketConfig;
+  };
   log: OutboundLog;
   observer?: InboundObserver | undefined;
   /** One access-log line per HTTP request (`LINKERD2_PROXY_ACCESS_LOG`); absent = off. */
@@ -94,6 +99,7 @@ export async function startInboundListener(
     appHost,
     appPort: opts.appPort,
     connectTimeoutMs: opts.connectTimeoutMs ?? 300,
+    connectSocket: opts.sockets?.connect,
     informationalHeaders: opts.informationalHeaders ?? true,
     accessLog: opts.accessLog,
     log,
@@ -118,7 +124,7 @@ export async function startInboundListener(
     },
     { informationalHeaders: opts.informationalHeaders ?? true },
   );
-  const conns = new HttpConnections(h2);
+  const conns = new HttpConnections(h2, opts.sockets?.accept);
 
   const track = (s: net.Socket) => {
     conns.track(s);

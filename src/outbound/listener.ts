@@ -41,6 +41,8 @@ export interface OutboundListenerOptions {
   h1?: H1Limits;
   /** Called with the detection result of every connection (metrics). */
   onDetect?: (result: string) => void;
+  /** OUTBOUND_ACCEPT_{KEEPALIVE,USER_TIMEOUT}. @default {none} */
+  acceptSocket?: import("../config/config.ts").TcpSocketConfig;
   /** Transport metrics of accepted connections (`tcp_*`, peer="src"). */
   transport?: ListenerTransportMetrics;
   /**
@@ -127,7 +129,7 @@ export async function startOutboundListener(
   const h2 = new H2Server(h2Service, {
     informationalHeaders: opts.informationalHeaders ?? true,
   });
-  const conns = new HttpConnections(h2);
+  const conns = new HttpConnections(h2, opts.acceptSocket);
   const h1 = {
     ...opts.h1,
     informationalHeaders: opts.informationalHeaders ?? true,

@@ -24,6 +24,7 @@ export type OpaqueDialer = (target: string) => Promise<net.Socket>;
 /** Builds the opaque dialer for an outbound runtime. */
 export function newOpaqueDialer(ctx: OutboundCtx): OpaqueDialer {
   const timeoutMs = ctx.settings.connectTimeoutMs;
+  const connectSocket = ctx.settings.connectSocket;
   return async function dialOpaque(target) {
     let endpoints: readonly EndpointMeta[] = [];
     try {
@@ -33,11 +34,11 @@ export function newOpaqueDialer(ctx: OutboundCtx): OpaqueDialer {
     }
     if (endpoints.length === 0) {
       const { host, port } = splitHostPort(target);
-      return connectTcp(host, port, { timeoutMs });
+      return connectTcp(host, port, { timeoutMs, socket: connectSocket });
     }
     const ep = endpoints[Math.floor(ctx.random() * endpoints.length)]!;
     if (ep.identity === undefined || !(ep.meshed || ep.opaqueTransportPort)) {
-      return connectTcp(ep.host, ep.port, { timeoutMs });
+      return connectTcp(ep.host, ep.port, { timeoutMs, socket: connectSocket });
     }
     // From the Destination API the endpoint is the app port and the proxy
     // listens on `opaqueTransportPort`; a YAML `meshed` endpoint is the peer
@@ -50,6 +51,7 @@ export function newOpaqueDialer(ctx: OutboundCtx): OpaqueDialer {
         serverId: ep.identity,
         identity: ctx.tls?.identity,
         timeoutMs,
+        socket: connectSocket,
         alpn: [TRANSPORT_ALPN],
         observer: ctx.tls?.observer,
       },

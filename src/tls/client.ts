@@ -60,6 +60,8 @@ export interface ConnectTlsOptions {
   alpn?: readonly string[];
   /** Told about each handshake's outcome. */
   observer?: TlsObserver | undefined;
+  /** Keepalive and user timeout of the TCP socket. @default {none} */
+  socket?: import("../config/config.ts").TcpSocketConfig | undefined;
 }
 
 /**
@@ -96,7 +98,7 @@ export async function connectTls(
   const start = performance.now();
   let raw: net.Socket;
   try {
-    raw = await connectTcp(host, port, { timeoutMs });
+    raw = await connectTcp(host, port, { timeoutMs, socket: opts.socket });
   } catch (err) {
     if (err instanceof ConnectTimeoutError) {
       observer?.failure("outbound", "timeout");

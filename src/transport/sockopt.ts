@@ -27,6 +27,7 @@ const LIBC_SYMBOLS = {
     parameters: ["i32", "i32", "i32", "buffer", "buffer"],
     result: "i32",
   },
+  close: { parameters: ["i32"], result: "i32" },
 } as const;
 
 type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
@@ -55,7 +56,16 @@ function loadLibc(): Libc | null {
   return libc;
 }
 
-/** The socket's file descriptor (Deno's node:net handle), if it has one. */
+/** Whether `TCP_USER_TIMEOUT` can be set here (Linux with the FFI permission). */
+export function tcpUserTimeoutSupported(): boolean {
+  return loadLibc() !== null;
+}
+
+/**
+ * A duplicate of the socket's file descriptor (Deno's node:net handle
+ * `fdForIpc()` dups it), if it has one; the caller closes it, or the
+ * connection stays open after `destroy()`.
+ */
 function fdOf(socket: net.Socket): number | undefined {
   const handle = (socket as unknown as {
     _handle?: { fdForIpc?: () => number };
@@ -76,8 +86,12 @@ export function setTcpUserTimeout(socket: net.Socket, ms: number): boolean {
   const c = loadLibc();
   const fd = fdOf(socket);
   if (c === null || fd === undefined) return false;
-  const value = new Uint32Array([Math.min(ms, 0xffff_ffff)]);
-  return c.setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, value, 4) === 0;
+  try {
+    const value = new Uint32Array([Math.min(ms, 0xffff_ffff)]);
+    return c.setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, value, 4) === 0;
+  } finally {
+    c.close(fd);
+  }
 }
 
 /** Reads `TCP_USER_TIMEOUT` back (ms); undefined without FFI (for tests). */
@@ -85,11 +99,15 @@ export function getTcpUserTimeout(socket: net.Socket): number | undefined {
   const c = loadLibc();
   const fd = fdOf(socket);
   if (c === null || fd === undefined) return undefined;
-  const value = new Uint32Array(1);
-  const len = new Uint32Array([4]);
-  return c.getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, value, len) === 0
-    ? value[0]
-    : undefined;
+  try {
+    const value = new Uint32Array(1);
+    const len = new Uint32Array([4]);
+    return c.getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, value, len) === 0
+      ? value[0]
+      : undefined;
+  } finally {
+    c.close(fd);
+  }
 }
 
 /**

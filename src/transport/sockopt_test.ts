@@ -133,3 +133,36 @@ Deno.test("applyTcpSocketConfig() without the FFI permission still sets keepaliv
     readBack: null,
   });
 });
+
+Deno.test("setTcpUserTimeout() closes the descriptor it duplicates: no fd left behind, and a destroyed socket really closes", async () => {
+  let accepted: net.Socket | undefined;
+  let peerClosed = false;
+  const server = net.createServer((s) => {
+    s.on("error", () => {});
+    s.on("end", () => peerClosed = true);
+    s.resume();
+    accepted = s;
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as net.AddressInfo).port;
+  const client = await connectTcp("127.0.0.1", port);
+  try {
+    const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+    const before = fds();
+    for (let i = 0; i < 20; i++) {
+      assert.equal(setTcpUserTimeout(client, 1000 + i), true);
+      assert.equal(getTcpUserTimeout(client), 1000 + i);
+    }
+    assert.equal(fds(), before, "open descriptors");
+    client.destroy();
+    const deadline = Date.now() + 5_000;
+    while (!peerClosed && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(peerClosed, "the peer saw the connection close");
+  } finally {
+    client.destroy();
+    accepted?.destroy();
+    await new Promise((r) => server.close(r));
+  }
+});

@@ -203,9 +203,11 @@ class Endpoint implements HttpEndpoint {
   #connect(alpn: readonly string[]): Promise<net.Socket> {
     const { host, port, identity } = this.#target.meta;
     const timeoutMs = this.#ctx.settings.connectTimeoutMs;
+    const socket = this.#ctx.settings.connectSocket;
     const p = identity === undefined
-      ? connectTcp(host, port, { timeoutMs })
+      ? connectTcp(host, port, { timeoutMs, socket })
       : connectTls(host, port, {
+        socket,
         serverId: identity,
         identity: this.#ctx.tls?.identity,
         observer: this.#ctx.tls?.observer,
