@@ -13,6 +13,7 @@ import type {
 } from "../discovery/resolve.ts";
 import type { ServiceRoutes } from "../http/route/model.ts";
 import type { InboundPolicy } from "../inbound/policy.ts";
+import type { TcpSocketConfig } from "../transport/sockopt.ts";
 
 /** Exponential connect backoff (linkerd `ExponentialBackoff`, `OUTBOUND_CONNECT_EXP_BACKOFF_*`). */
 export interface BackoffConfig {
@@ -66,11 +67,7 @@ export interface AdminConfig {
   readonly dashboardPublic: boolean;
 }
 
-/** TCP keepalive and user timeout of one kind of socket (linkerd `Keepalive`, `UserTimeout`); absent = the OS default. */
-export interface TcpSocketConfig {
-  readonly keepaliveMs?: number;
-  readonly userTimeoutMs?: number;
-}
+export type { TcpSocketConfig };
 
 /** Socket options per side (linkerd `LINKERD2_PROXY_{INBOUND,OUTBOUND}_{ACCEPT,CONNECT}_{KEEPALIVE,USER_TIMEOUT}`). */
 export interface SocketsConfig {

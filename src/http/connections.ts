@@ -12,8 +12,10 @@ import {
   serveH1,
 } from "./h1/server.ts";
 import type { H2Server } from "./h2/server.ts";
-import type { TcpSocketConfig } from "../config/config.ts";
-import { applyTcpSocketConfig } from "../transport/sockopt.ts";
+import {
+  applyTcpSocketConfig,
+  type TcpSocketConfig,
+} from "../transport/sockopt.ts";
 
 /** Tracks a listener's connections for drain and close. */
 export class HttpConnections {

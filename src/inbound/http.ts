@@ -41,7 +41,7 @@ export interface InboundHttpOptions {
   /** Connecting to the application gives up after this long. @default {300} */
   connectTimeoutMs?: number;
   /** Keepalive and user timeout of connections to the application. @default {none} */
-  connectSocket?: import("../config/config.ts").TcpSocketConfig | undefined;
+  connectSocket?: import("../transport/sockopt.ts").TcpSocketConfig | undefined;
   /** Idle HTTP/1 connections to the application close after this long. @default {3000} */
   http1PoolIdleTimeoutMs?: number;
   /** Add `l5d-proxy-error` to synthetic responses. @default {true} */

@@ -65,8 +65,8 @@ export interface InboundListenerOptions {
   h1?: H1Limits;
   /** INBOUND_{ACCEPT,CONNECT}_{KEEPALIVE,USER_TIMEOUT}. @default {none} */
   sockets?: {
-    accept?: import("../config/config.ts").TcpSocketConfig;
-    connect?: import("../config/config.ts").TcpSocketConfig;
+    accept?: import("../transport/sockopt.ts").TcpSocketConfig;
+    connect?: import("../transport/sockopt.ts").TcpSocketConfig;
   };
   log: OutboundLog;
   observer?: InboundObserver | undefined;

@@ -42,7 +42,7 @@ export interface OutboundListenerOptions {
   /** Called with the detection result of every connection (metrics). */
   onDetect?: (result: string) => void;
   /** OUTBOUND_ACCEPT_{KEEPALIVE,USER_TIMEOUT}. @default {none} */
-  acceptSocket?: import("../config/config.ts").TcpSocketConfig;
+  acceptSocket?: import("../transport/sockopt.ts").TcpSocketConfig;
   /** Transport metrics of accepted connections (`tcp_*`, peer="src"). */
   transport?: ListenerTransportMetrics;
   /**

@@ -60,7 +60,7 @@ export interface OutboundSettings {
   /** OUTBOUND_CONNECT_TIMEOUT */
   connectTimeoutMs: number;
   /** OUTBOUND_CONNECT_{KEEPALIVE,USER_TIMEOUT} of endpoint connections. @default {none} */
-  connectSocket?: import("../config/config.ts").TcpSocketConfig;
+  connectSocket?: import("../transport/sockopt.ts").TcpSocketConfig;
   /** OUTBOUND_CONNECT_EXP_BACKOFF_{MIN,MAX,JITTER}: reconnect backoff. */
   connectBackoff?: { minMs: number; maxMs: number; jitter: number };
   /** OUTBOUND_HTTP1_CONNECTION_POOL_IDLE_TIMEOUT */

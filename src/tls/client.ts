@@ -61,7 +61,7 @@ export interface ConnectTlsOptions {
   /** Told about each handshake's outcome. */
   observer?: TlsObserver | undefined;
   /** Keepalive and user timeout of the TCP socket. @default {none} */
-  socket?: import("../config/config.ts").TcpSocketConfig | undefined;
+  socket?: import("../transport/sockopt.ts").TcpSocketConfig | undefined;
 }
 
 /**

@@ -4,9 +4,12 @@
  * @module
  */
 import net from "node:net";
-import type { TcpSocketConfig } from "../config/config.ts";
 import { ConnectTimeoutError, EndpointIoError } from "../errors.ts";
-import { applyTcpSocketConfig, type SockoptLog } from "./sockopt.ts";
+import {
+  applyTcpSocketConfig,
+  type SockoptLog,
+  type TcpSocketConfig,
+} from "./sockopt.ts";
 
 /** Options for {@linkcode connectTcp}. */
 export interface ConnectOptions {

@@ -13,7 +13,12 @@
  * @module
  */
 import type net from "node:net";
-import type { TcpSocketConfig } from "../config/config.ts";
+
+/** TCP keepalive and user timeout of one kind of socket (linkerd `Keepalive`, `UserTimeout`); absent = the OS default. */
+export interface TcpSocketConfig {
+  readonly keepaliveMs?: number;
+  readonly userTimeoutMs?: number;
+}
 
 const IPPROTO_TCP = 6;
 const TCP_USER_TIMEOUT = 18;
