@@ -210,3 +210,64 @@ Deno.test("watchConfigFile() reports a first read that differs from the initial 
     assert.equal(endpointPort(await events.next()), 9008);
   });
 });
+
+Deno.test("watchConfigFile() refuses a file over maxBytes once, naming it and the limit, then accepts a small one", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/petrel.yaml`;
+    await Deno.writeTextFile(path, yamlWith(9001));
+    const events = new Events();
+    await using w = watchConfigFile(path, {
+      ...events.options,
+      initial: parseConfigYaml(yamlWith(9001), path),
+      debounceMs: 50,
+      maxBytes: 200,
+    });
+    await w.ready;
+    const big = yamlWith(9002, "x".repeat(300));
+    await Deno.writeTextFile(path, big);
+    const e = await events.next();
+    assert.ok("error" in e);
+    assert.equal(e.error.name, "RangeError");
+    assert.equal(
+      e.error.message,
+      `Cannot use config file "${path}": it is ${big.length} bytes, over the limit of 200 bytes (PETREL_CONFIG_MAX_BYTES)`,
+    );
+    // Touching the directory again does not repeat the same refusal.
+    await Deno.writeTextFile(`${dir}/other`, "x");
+    await sleep(300);
+    assert.equal(events.pending, 0);
+    await Deno.writeTextFile(path, yamlWith(9003));
+    assert.equal(endpointPort(await events.next()), 9003);
+  });
+});
+
+Deno.test("watchConfigFile() keeps the error class and file:line:col message from the parse Worker", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/petrel.yaml`;
+    await Deno.writeTextFile(path, yamlWith(9001));
+    const events = new Events();
+    await using w = watchConfigFile(path, {
+      ...events.options,
+      initial: parseConfigYaml(yamlWith(9001), path),
+      debounceMs: 50,
+    });
+    await w.ready;
+    const bad = "services:\n  - name: web.test:8080\n    endpoints: [nope]\n";
+    await Deno.writeTextFile(path, bad);
+    const e = await events.next();
+    assert.ok("error" in e);
+    let expected: Error | undefined;
+    try {
+      parseConfigYaml(bad, path);
+    } catch (err) {
+      expected = err as Error;
+    }
+    assert.ok(expected);
+    assert.equal(e.error.name, expected.name);
+    assert.equal(e.error.message, expected.message);
+    assert.match(
+      e.error.message,
+      /petrel\.yaml:3:17: services\[0\]\.endpoints\[0\]/,
+    );
+  });
+});
