@@ -168,6 +168,8 @@ export interface ControlPlaneConfig {
   readonly destinationContext: string;
   /** `LINKERD2_PROXY_DESTINATION_PROFILE_SUFFIXES`: names whose profiles are looked up ("." = all). */
   readonly profileSuffixes: readonly string[];
+  /** `LINKERD2_PROXY_DESTINATION_PROFILE_NETWORKS`: CIDRs whose original destinations get a profile lookup (empty = none). */
+  readonly profileNetworks: readonly string[];
   /** `LINKERD2_PROXY_POLICY_WORKLOAD`, sent with every policy request. */
   readonly policyWorkload: string;
   /** `LINKERD2_PROXY_IDENTITY_TOKEN_FILE`: the service-account token. */
@@ -186,6 +188,7 @@ export interface ControlPlaneConfig {
 export const DEFAULT_CONTROL_PLANE: ControlPlaneConfig = Object.freeze({
   destinationContext: "",
   profileSuffixes: Object.freeze(["svc.cluster.local."]),
+  profileNetworks: Object.freeze([]),
   policyWorkload: "",
   identityMinRefreshMs: 10_000,
   identityMaxRefreshMs: 24 * 60 * 60 * 1000,

@@ -40,6 +40,7 @@ import {
 import { parseConfigYaml } from "./yaml.ts";
 import { INBOUND_POLICIES, type InboundPolicy } from "../inbound/policy.ts";
 import { ENV_ACCESS_LOG, parseAccessLogFormat } from "../access_log.ts";
+import { ipBits } from "../discovery/profile.ts";
 
 /** linkerd `ENV_OUTBOUND_LISTEN_ADDR`. */
 export const ENV_OUTBOUND_LISTEN_ADDR = "LINKERD2_PROXY_OUTBOUND_LISTEN_ADDR";
@@ -137,6 +138,9 @@ export const ENV_DESTINATION_SVC_ADDR = "LINKERD2_PROXY_DESTINATION_SVC_ADDR";
 export const ENV_DESTINATION_SVC_NAME = "LINKERD2_PROXY_DESTINATION_SVC_NAME";
 /** linkerd `ENV_DESTINATION_CONTEXT`. */
 export const ENV_DESTINATION_CONTEXT = "LINKERD2_PROXY_DESTINATION_CONTEXT";
+/** linkerd `ENV_DESTINATION_PROFILE_NETWORKS` (comma-separated CIDRs). */
+export const ENV_DESTINATION_PROFILE_NETWORKS =
+  "LINKERD2_PROXY_DESTINATION_PROFILE_NETWORKS";
 /** linkerd `ENV_DESTINATION_PROFILE_SUFFIXES` (comma-separated). */
 export const ENV_DESTINATION_PROFILE_SUFFIXES =
   "LINKERD2_PROXY_DESTINATION_PROFILE_SUFFIXES";
@@ -587,6 +591,24 @@ function controlPlaneConfig(
         }
         return x.toLowerCase();
       });
+  const networksText = get(ENV_DESTINATION_PROFILE_NETWORKS);
+  const profileNetworks = networksText === undefined
+    ? d.profileNetworks
+    : networksText.split(",").map((x) => x.trim()).filter((x) => x !== "")
+      .map((x) => {
+        const [ip = "", len, extra] = x.split("/");
+        const bits = ipBits(ip);
+        const n = len === undefined ? bits?.width : Number(len);
+        if (
+          bits === undefined || extra !== undefined || n === undefined ||
+          !Number.isInteger(n) || n < 0 || n > bits.width
+        ) {
+          throw new TypeError(
+            `Cannot parse ${ENV_DESTINATION_PROFILE_NETWORKS}: current value is "${networksText}"`,
+          );
+        }
+        return x;
+      });
   const ms = (n: string, dflt: number) => {
     const v = get(n);
     return v === undefined ? dflt : parseDurationMs(v, n);
@@ -598,6 +620,7 @@ function controlPlaneConfig(
     ...(identitySvc ? { identity: identitySvc } : {}),
     destinationContext: get(ENV_DESTINATION_CONTEXT) ?? d.destinationContext,
     profileSuffixes,
+    profileNetworks,
     policyWorkload: get(ENV_POLICY_WORKLOAD) ?? d.policyWorkload,
     ...(tokenFile === undefined ? {} : { identityTokenFile: tokenFile }),
     identityMinRefreshMs: ms(ENV_IDENTITY_MIN_REFRESH, d.identityMinRefreshMs),

@@ -8,6 +8,7 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
+import { isIP } from "node:net";
 import {
   type DiscoveredEndpoint,
   endpointOf,
@@ -38,6 +39,7 @@ import {
 import { type PolicyClient, PolicyWatch } from "./policy.ts";
 import {
   DEFAULT_PROFILE_SUFFIXES,
+  ipInNetworks,
   profileAllowed,
   type ProfileClient,
   ProfileWatch,
@@ -214,6 +216,11 @@ export interface ControlPlaneDiscoveryOptions {
   workload?: string | undefined;
   /** `LINKERD2_PROXY_DESTINATION_PROFILE_SUFFIXES`. @default {["svc.cluster.local."]} */
   profileSuffixes?: readonly string[] | undefined;
+  /**
+   * `LINKERD2_PROXY_DESTINATION_PROFILE_NETWORKS`: CIDRs whose "ip:port"
+   * targets (original destinations) get a `GetProfile`. @default {[]}
+   */
+  profileNetworks?: readonly string[] | undefined;
   /** Reconnect backoff of every stream. @default {DEFAULT_CONTROL_BACKOFF} */
   backoff?: BackoffSpec | undefined;
   /**
@@ -302,7 +309,10 @@ export class ControlPlaneDiscovery implements Disposable {
       { ...common, contextToken: o.contextToken ?? "" },
     );
     const { host } = parseAuthority(authority, "authority");
-    const profile = profileAllowed(host, this.#suffixes)
+    const allowed = isIP(host) !== 0
+      ? ipInNetworks(host, o.profileNetworks ?? [])
+      : profileAllowed(host, this.#suffixes);
+    const profile = allowed
       ? new ProfileWatch(this.#destination, authority, {
         ...common,
         contextToken: o.contextToken ?? "",
@@ -454,6 +464,7 @@ export function controlPlaneDiscoveryOf(
     contextToken: cp.destinationContext,
     workload: cp.policyWorkload,
     profileSuffixes: cp.profileSuffixes,
+    profileNetworks: cp.profileNetworks,
     backoff: cp.backoff,
     initialTimeoutMs: cp.streamInitialTimeoutMs,
     log,

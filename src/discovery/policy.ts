@@ -16,6 +16,8 @@ import {
 import type { BackoffSpec } from "../balance/backoff.ts";
 import type { Logger } from "../log.ts";
 import { Watch } from "../svc/watch.ts";
+import { isIP } from "node:net";
+import { tcpAddressOf } from "../api/net.ts";
 import { ControlStream, Status } from "./_control_stream.ts";
 
 /**
@@ -32,6 +34,19 @@ export const POLICY_FATAL_CODES: ReadonlySet<number> = new Set([
 /** The OutboundPolicies client methods used here. */
 export interface PolicyClient {
   Watch(req: TrafficSpec): grpc.ClientReadableStream<OutboundPolicy>;
+}
+
+/**
+ * The `TrafficSpec` of a target: `addr` for an "ip:port" (an original
+ * destination: the policy controller maps a ClusterIP to its Service),
+ * else `authority` (linkerd `out/policy/api.rs`).
+ */
+export function trafficSpecOf(target: string, workload: string): TrafficSpec {
+  const colon = target.lastIndexOf(":");
+  const host = target.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
+  return isIP(host) !== 0
+    ? { source_workload: workload, addr: tcpAddressOf(target) }
+    : { source_workload: workload, authority: target };
 }
 
 /** Options of {@linkcode PolicyWatch}. */
@@ -66,10 +81,7 @@ export class PolicyWatch implements Disposable {
   ) {
     let started!: () => void;
     this.started = new Promise((r) => started = r);
-    const req: TrafficSpec = {
-      source_workload: opts.workload ?? "",
-      authority,
-    };
+    const req: TrafficSpec = trafficSpecOf(authority, opts.workload ?? "");
     this.#stream = new ControlStream<OutboundPolicy>({
       name: `OutboundPolicies.Watch ${authority}`,
       open: () => client.Watch(req),

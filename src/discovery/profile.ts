@@ -12,6 +12,7 @@ import { type ServiceProfile, serviceProfileOf } from "../api/profile.ts";
 import type { BackoffSpec } from "../balance/backoff.ts";
 import type { Logger } from "../log.ts";
 import { Watch } from "../svc/watch.ts";
+import { isIP } from "node:net";
 import { ControlStream, Status } from "./_control_stream.ts";
 
 /** Status codes that end a profile lookup for good: the controller has no profile for the name. */
@@ -49,6 +50,55 @@ export function profileAllowed(
     const dotted = suffix.startsWith(".") ? suffix : "." + suffix;
     return name === suffix || name.endsWith(dotted);
   });
+}
+
+/**
+ * Whether an IP profile lookup is allowed: the address is inside one of
+ * `networks` (CIDRs, `LINKERD2_PROXY_DESTINATION_PROFILE_NETWORKS`; linkerd
+ * `service-profiles` allowlist, empty = none). Malformed entries match
+ * nothing.
+ */
+export function ipInNetworks(ip: string, networks: readonly string[]): boolean {
+  const bits = ipBits(ip);
+  if (bits === undefined) return false;
+  return networks.some((cidr) => {
+    const slash = cidr.indexOf("/");
+    const net = ipBits(slash < 0 ? cidr : cidr.slice(0, slash));
+    if (net === undefined || net.width !== bits.width) return false;
+    const len = slash < 0 ? net.width : Number(cidr.slice(slash + 1));
+    if (!Number.isInteger(len) || len < 0 || len > net.width) return false;
+    const shift = BigInt(net.width - len);
+    return (bits.value >> shift) === (net.value >> shift);
+  });
+}
+
+/** An IP address as a number of 32 or 128 bits, or undefined. */
+export function ipBits(
+  ip: string,
+): { value: bigint; width: 32 | 128 } | undefined {
+  const text = ip.startsWith("[") && ip.endsWith("]") ? ip.slice(1, -1) : ip;
+  const family = isIP(text);
+  if (family === 4) {
+    return {
+      value: text.split(".").reduce((a, o) => (a << 8n) | BigInt(o), 0n),
+      width: 32,
+    };
+  }
+  if (family !== 6) return undefined;
+  // The URL parser writes the canonical form; expand it group by group.
+  const canon = new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  const [head, tail] = canon.includes("::")
+    ? canon.split("::") as [string, string]
+    : [canon, undefined];
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const groups = tail === undefined
+    ? h
+    : [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
+  return {
+    value: groups.reduce((a, g) => (a << 16n) | BigInt(parseInt(g, 16)), 0n),
+    width: 128,
+  };
 }
 
 /** Options of {@linkcode ProfileWatch}. */

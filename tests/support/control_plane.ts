@@ -19,7 +19,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { GetDestination } from "../../src/api/destination.ts";
 import { timestampOf } from "../../src/api/duration.ts";
 import type { CertifyRequest } from "../../src/api/identity.ts";
-import { tcpAddressOf } from "../../src/api/net.ts";
+import { formatTcpAddress, tcpAddressOf } from "../../src/api/net.ts";
 import type { TrafficSpec } from "../../src/api/outbound.ts";
 import { controlPlaneServices } from "../../src/api/proto.ts";
 import {
@@ -206,7 +206,11 @@ export async function startControlPlane(
     },
     Watch(call: grpc.ServerWritableStream<TrafficSpec, unknown>) {
       policyRequests.push(call.request);
-      const e = entries.get(call.request.authority ?? "");
+      // An original destination comes as `addr`: keyed by its "ip:port".
+      const a = call.request.addr;
+      const e = entries.get(
+        a ? formatTcpAddress(a) : call.request.authority ?? "",
+      );
       if (e?.policy === undefined) {
         fail(call, grpc.status.NOT_FOUND, "no policy");
         return;
