@@ -14,6 +14,12 @@
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import {
+  certificateSans,
+  describeSans,
+  type SanEntry,
+  sansMatch,
+} from "../tls/names.ts";
 
 /** The folder holding Petrel's `.proto` files. */
 export const PROTO_DIR: string = decodeURIComponent(
@@ -109,6 +115,31 @@ export function isLoopbackHost(host: string): boolean {
   return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
 }
 
+/**
+ * Whether the certificate (DER) proves the control-plane server identity
+ * `name`: undefined when it does, else the error. The SANs come from the
+ * DER, never from the subjectaltname text (Deno does not quote a SAN that
+ * holds a comma, so the text can be spoofed).
+ */
+export function checkControlServerIdentity(
+  name: string,
+  der: Uint8Array,
+): Error | undefined {
+  let sans: SanEntry[];
+  try {
+    sans = certificateSans(new Uint8Array(der));
+  } catch (err) {
+    return new Error(
+      `certificate of "${name}" has unreadable SANs: ${(err as Error).message}`,
+    );
+  }
+  return sansMatch(sans, name) ? undefined : new Error(
+    `certificate does not match TLS identity "${name}" (got ${
+      describeSans(sans)
+    })`,
+  );
+}
+
 /** The channel credentials and options of one control-plane service. */
 export interface ControlChannel {
   readonly credentials: grpc.ChannelCredentials;
@@ -124,14 +155,19 @@ export interface ControlChannel {
  */
 export function controlChannel(
   addr: string,
-  opts: { name?: string | undefined; trustAnchorsPem?: string | undefined },
+  opts: {
+    name?: string | undefined;
+    trustAnchorsPem?: string | undefined;
+    /** TLS even to a loopback address (tests of the TLS path). */
+    tlsOnLoopback?: boolean;
+  },
 ): ControlChannel {
   const host = addr.slice(0, addr.lastIndexOf(":"));
   const name = opts.name;
   const anchors = opts.trustAnchorsPem;
   if (
-    isLoopbackHost(host) || name === undefined || anchors === undefined ||
-    anchors.trim() === ""
+    (isLoopbackHost(host) && !opts.tlsOnLoopback) || name === undefined ||
+    anchors === undefined || anchors.trim() === ""
   ) {
     return { credentials: grpc.credentials.createInsecure(), options: {} };
   }
@@ -140,16 +176,8 @@ export function controlChannel(
     null,
     null,
     {
-      checkServerIdentity: (_host, cert) => {
-        const sans = (cert.subjectaltname ?? "").split(/,\s*/);
-        return sans.some((s) => s.toLowerCase() === `dns:${name}`)
-          ? undefined
-          : new Error(
-            `certificate does not match TLS identity "${name}" (SANs: ${
-              cert.subjectaltname ?? "none"
-            })`,
-          );
-      },
+      checkServerIdentity: (_host, cert) =>
+        checkControlServerIdentity(name, cert.raw),
     },
   );
   return {

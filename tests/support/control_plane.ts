@@ -12,7 +12,6 @@
  */
 import { Buffer } from "node:buffer";
 import * as net from "node:net";
-import { networkInterfaces } from "node:os";
 import * as tls from "node:tls";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -571,16 +570,6 @@ export async function serverCertificate(
   const key = generateLocalKey();
   const { der } = await ca.sign(createCsr(name, key), name, 3_600_000);
   return { certPem: derToPem(der, "CERTIFICATE"), keyPem: privateKeyPem(key) };
-}
-
-/** A non-loopback IPv4 address of this machine, if it has one. */
-export function externalIpv4(): string | undefined {
-  for (const list of Object.values(networkInterfaces())) {
-    for (const a of list ?? []) {
-      if (a.family === "IPv4" && !a.internal) return a.address;
-    }
-  }
-  return undefined;
 }
 
 /** A TLS listener on `host` that pipes each connection to 127.0.0.1:`port`. */
