@@ -11,7 +11,7 @@ import {
   type H1ServerOptions,
   serveH1,
 } from "./h1/server.ts";
-import type { H2Server } from "./h2/server.ts";
+import type { H2CodecServer } from "./h2/codec_server.ts";
 import {
   applyTcpSocketConfig,
   type TcpSocketConfig,
@@ -19,14 +19,14 @@ import {
 
 /** Tracks a listener's connections for drain and close. */
 export class HttpConnections {
-  readonly #h2: H2Server;
+  readonly #h2: H2CodecServer;
   readonly #acceptSocket: TcpSocketConfig | undefined;
   readonly #sockets = new Set<net.Socket>();
   readonly #h1 = new Set<H1ServerConn>();
   #draining = false;
 
   /** `acceptSocket`: keepalive and user timeout of accepted TCP sockets (`*_ACCEPT_*`). */
-  constructor(h2: H2Server, acceptSocket?: TcpSocketConfig) {
+  constructor(h2: H2CodecServer, acceptSocket?: TcpSocketConfig) {
     this.#h2 = h2;
     this.#acceptSocket = acceptSocket;
   }

@@ -12,7 +12,7 @@
  */
 import { StreamResetError } from "../errors.ts";
 import { H1Pool } from "../http/h1/pool.ts";
-import { H2Client } from "../http/h2/client.ts";
+import { H2CodecClient } from "../http/h2/codec_client.ts";
 import { L5D_PROXY_CONNECTION, L5D_PROXY_ERROR } from "../http/headers.ts";
 import {
   downgradeRequest,
@@ -54,7 +54,7 @@ export interface InboundHttpOptions {
 /** The inbound HTTP services and the application clients they share. */
 export class InboundHttp implements Disposable {
   readonly #h1: H1Pool;
-  readonly #h2: H2Client;
+  readonly #h2: H2CodecClient;
   readonly #info: boolean;
   readonly #log: OutboundLog;
   readonly #accessLog: AccessLog | undefined;
@@ -74,7 +74,7 @@ export class InboundHttp implements Disposable {
       connect,
       idleTimeoutMs: opts.http1PoolIdleTimeoutMs ?? 3000,
     });
-    this.#h2 = new H2Client(addr, { connect });
+    this.#h2 = new H2CodecClient(addr, { connect });
     this.#info = opts.informationalHeaders ?? true;
     this.#log = opts.log;
     this.#accessLog = opts.accessLog;

@@ -13,7 +13,7 @@ import net from "node:net";
 import type tls from "node:tls";
 import { HttpConnections } from "../http/connections.ts";
 import type { H1Limits } from "../http/h1/server.ts";
-import { H2Server } from "../http/h2/server.ts";
+import { H2CodecServer } from "../http/h2/codec_server.ts";
 import type { HttpRequest, HttpService } from "../http/message.ts";
 import type { OutboundLog } from "../outbound/runtime.ts";
 import type { TlsObserver } from "../tls/errors.ts";
@@ -115,7 +115,7 @@ export async function startInboundListener(
     });
   /** HTTP/2 connections' services, by the client's "ip:port". */
   const h2Services = new Map<string, HttpService>();
-  const h2 = new H2Server(
+  const h2 = new H2CodecServer(
     function inboundH2(req: HttpRequest) {
       const svc = h2Services.get(req.ext.client?.addr ?? "");
       if (svc !== undefined) return svc(req);

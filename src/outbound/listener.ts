@@ -10,7 +10,7 @@
 import net from "node:net";
 import { HttpConnections } from "../http/connections.ts";
 import type { H1Limits } from "../http/h1/server.ts";
-import { H2Server } from "../http/h2/server.ts";
+import { H2CodecServer } from "../http/h2/codec_server.ts";
 import type { HttpService } from "../http/message.ts";
 import { forwardTcp, listen, splitHostPort } from "../transport/opaque.ts";
 import { detect } from "../transport/detect.ts";
@@ -126,7 +126,7 @@ export async function startOutboundListener(
       const svc = h2ByClient.get(req.ext.client?.addr ?? "");
       return (svc ?? opts.service)(req);
     };
-  const h2 = new H2Server(h2Service, {
+  const h2 = new H2CodecServer(h2Service, {
     informationalHeaders: opts.informationalHeaders ?? true,
   });
   const conns = new HttpConnections(h2, opts.acceptSocket);

@@ -20,7 +20,7 @@ import {
   type ResponseClass,
 } from "../../http/classify.ts";
 import { H1Pool } from "../../http/h1/pool.ts";
-import { H2Client } from "../../http/h2/client.ts";
+import { H2CodecClient } from "../../http/h2/codec_client.ts";
 import type {
   Body,
   HttpRequest,
@@ -115,7 +115,7 @@ class Endpoint implements HttpEndpoint {
   readonly #target: EndpointTarget;
   readonly #metrics: HttpEndpointMetrics;
   #h1: H1Pool | undefined;
-  #h2: H2Client | undefined;
+  #h2: H2CodecClient | undefined;
   #pending = 0;
   readonly service: HttpService;
 
@@ -223,8 +223,10 @@ class Endpoint implements HttpEndpoint {
   #connectH1 = () => this.#connect(H1_ALPN);
   #connectH2 = () => this.#connect(H2_ALPN);
 
-  #h2Client(): H2Client {
-    return this.#h2 ??= new H2Client(this.addr, { connect: this.#connectH2 });
+  #h2Client(): H2CodecClient {
+    return this.#h2 ??= new H2CodecClient(this.addr, {
+      connect: this.#connectH2,
+    });
   }
 
   /** Upgraded-request counters per original version, resolved once. */
@@ -258,7 +260,7 @@ class Endpoint implements HttpEndpoint {
     return this.#client(req).request(req);
   }
 
-  #client(req: HttpRequest): H1Pool | H2Client {
+  #client(req: HttpRequest): H1Pool | H2CodecClient {
     const p = this.#target.protocol;
     const h2 = p === "http2" ||
       (p === "auto" && req.version === "HTTP/2" && !req.ext.upgrade);
