@@ -52,6 +52,7 @@ function metric(text: string, name: string, ...labels: string[]): number {
 
 interface Served {
   servedBy: string;
+  httpVersion?: string;
   headers: Record<string, string>;
 }
 
@@ -77,6 +78,7 @@ Deno.test({
   await pod.startRemote([
     { kind: "http", host: r2, port: 80 },
     { kind: "http", host: r2, port: 9090 },
+    { kind: "h2c", host: r2, port: 81 },
     { kind: "http", host: r3, port: 8081 },
     { kind: "http", host: r4, port: 8081 },
     { kind: "https", host: r2, port: 443 },
@@ -135,6 +137,23 @@ Deno.test({
           metric(m, "request_total", `target_addr="${r4}:8081"`),
         40,
       );
+    },
+  );
+
+  await t.step(
+    "HTTP/2 (prior knowledge) through the redirect is routed by the original destination too",
+    async () => {
+      const body = served(
+        await curl([
+          "--http2-prior-knowledge",
+          "-H",
+          "l5d-dst-override: override.pod.test:80",
+          `http://${r2}:81/h2`,
+        ]),
+      );
+      assert.equal(body.servedBy, `${r2}:81`);
+      assert.equal(body.httpVersion, "2.0");
+      assert.equal(body.headers["l5d-dst-override"], undefined);
     },
   );
 

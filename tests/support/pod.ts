@@ -120,7 +120,7 @@ export interface RemoteServer {
    * over TLS; `echo`: TCP echo that keeps half-close; `banner`: speaks first
    * ("220 <addr>\r\n"), then echoes.
    */
-  kind: "http" | "https" | "echo" | "banner";
+  kind: "http" | "https" | "h2c" | "echo" | "banner";
   host: string;
   port: number;
 }

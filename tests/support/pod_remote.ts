@@ -3,8 +3,8 @@
  * process: `deno run -A pod_remote.ts [--cert-dir=DIR] '<json servers>'`.
  * Prints `{"port": <first port>, "ready": true}` once every server listens.
  *
- * - http / https: answer every request with JSON
- *   `{servedBy: "host:port", method, path, headers}`.
+ * - http / https / h2c (HTTP/2 prior knowledge): answer every request with
+ *   JSON `{servedBy: "host:port", method, path, headers}`.
  * - echo: TCP echo; the client's FIN ends our side after the last byte
  *   (half-close kept).
  * - banner: speaks first (`220 <host:port>\r\n`), then echoes like echo.
@@ -12,11 +12,12 @@
  * @module
  */
 import http from "node:http";
+import http2 from "node:http2";
 import https from "node:https";
 import net from "node:net";
 
 interface Server {
-  kind: "http" | "https" | "echo" | "banner";
+  kind: "http" | "https" | "h2c" | "echo" | "banner";
   host: string;
   port: number;
 }
@@ -31,12 +32,16 @@ function label(s: Server): string {
 }
 
 function answer(s: Server) {
-  return (req: http.IncomingMessage, res: http.ServerResponse) => {
+  return (
+    req: http.IncomingMessage | http2.Http2ServerRequest,
+    res: http.ServerResponse | http2.Http2ServerResponse,
+  ) => {
     req.resume();
     req.on("end", () => {
       const body = JSON.stringify({
         servedBy: label(s),
         method: req.method,
+        httpVersion: req.httpVersion,
         path: req.url,
         headers: req.headers,
       });
@@ -69,6 +74,9 @@ for (const s of specs) {
       }, answer(s));
       break;
     }
+    case "h2c":
+      server = http2.createServer(answer(s)) as unknown as net.Server;
+      break;
     case "echo":
       server = net.createServer({ allowHalfOpen: true }, echo);
       break;
