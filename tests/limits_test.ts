@@ -291,8 +291,8 @@ Deno.test("limits: HTTP/2 header values with CR, LF or NUL never reach the backe
       const what = `byte ${byte}: ${JSON.stringify(r)} ${JSON.stringify(seen)}`;
       assert.equal(r.goaway, null, what);
       assert.equal(r.good?.status, 200, what);
-      // Refused (RFC 9113: reset or 400), or at least stripped: today Deno's
-      // nghttp2 drops an invalid field silently and the request goes on.
+      // Refused (RFC 9113: reset or 400), or at least stripped (what the
+      // node:http2 adapter did: nghttp2 dropped the field silently).
       const refused = r.bad.reset_code === 1 || r.bad.status === 400;
       assert.ok(refused || r.bad.status === 200, what);
       assert.equal(seen.length, refused ? 1 : 2, what);
@@ -308,14 +308,11 @@ Deno.test("limits: HTTP/2 header values with CR, LF or NUL never reach the backe
   }
 });
 
-// RFC 9113 §8.2.1 wants the request treated as malformed. The node:http2
-// adapter cannot: nghttp2 drops such a field before JavaScript sees the
-// headers (no on_invalid_header hook in node:http2). Enable this once the
-// listeners serve HTTP/2 with Petrel's own codec (conn.ts checks values).
+// RFC 9113 §8.2.1: such a request is malformed. Petrel's own codec checks
+// every value (conn.ts) and resets the stream with PROTOCOL_ERROR.
 Deno.test({
   name:
     "limits: HTTP/2 header values with CR, LF or NUL are malformed: PROTOCOL_ERROR, not forwarded",
-  ignore: true,
   async fn() {
     const { backend, seen } = await recordingBackend();
     await using petrel = await startPetrel(servicesYaml({
