@@ -126,6 +126,11 @@ export async function buildApp(
           service: sidecar.service,
           origDst: true,
           serviceFor: (target) => sidecar.forOrigDst(target),
+          opaqueFor: (target) =>
+            discovery.resolve(target).then(
+              (w) => w.get().opaque === true,
+              () => false,
+            ),
           transportFor: (target) =>
             metrics.transport({
               direction: "outbound",

@@ -31,6 +31,10 @@ services:
     endpoints: [10.79.0.3:8081, 10.79.0.4:8081]
   - name: override.pod.test:80
     endpoints: [10.79.0.3:8081]
+  - name: banner.pod.test:25
+    addresses: [10.79.0.100:25]
+    opaque: true
+    endpoints: [10.79.0.2:25]
 `;
 
 const ENV = {
@@ -205,6 +209,27 @@ Deno.test({
         ),
         1,
       );
+    },
+  );
+
+  await t.step(
+    "an opaque service address skips detection: a server-first protocol works at once",
+    async () => {
+      const detected = (m: string) =>
+        metric(m, "outbound_tcp_detect_http_results_total");
+      const before = detected(await petrel.admin("/metrics"));
+      const r = await tcp(["banner", "10.79.0.100", "25"]);
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout);
+      assert.equal(out.banner, `220 ${r2}:25`, "forwarded to the endpoint");
+      assert.equal(out.echo, "ping\n");
+      const m = await petrel.admin("/metrics");
+      assert.equal(detected(m), before, "no detection ran");
+      assert.equal(
+        metric(m, "tcp_open_total", 'target_addr="10.79.0.100:25"'),
+        1,
+      );
+      console.log(`opaque-port banner after ${out.elapsedMs} ms`);
     },
   );
 

@@ -101,6 +101,8 @@ export interface ServiceConfig {
    * redirected to one is routed to this service (sidecar mode).
    */
   readonly addresses?: readonly string[];
+  /** Connections to its `addresses` are opaque TCP: no protocol detection (linkerd opaque ports). */
+  readonly opaque?: boolean;
   /** Default identity of the endpoints. */
   readonly identity?: string;
   /** The service's routes; absent = one default route to its endpoints. */

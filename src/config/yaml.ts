@@ -165,6 +165,7 @@ const SERVICE_FIELDS: readonly Field[] = [
   { key: "protocol", parse: protocol },
   { key: "endpoints", required: true, parse: listOf(endpoint) },
   { key: "addresses", parse: listOf(serviceAddress) },
+  { key: "opaque", parse: bool },
   { key: "identity", parse: identity },
   { key: "routes", parse: listOf(routeDraft) },
   { key: "failureAccrual", parse: failureAccrual },
@@ -216,6 +217,7 @@ const service = objectOf<ServiceConfig>(
       ...(obj.addresses === undefined
         ? {}
         : { addresses: obj.addresses as string[] }),
+      ...(obj.opaque === true ? { opaque: true } : {}),
       ...(routes === undefined ? {} : { routes }),
       ...(obj.failureAccrual === undefined
         ? {}

@@ -9,6 +9,8 @@ services:
     addresses: [10.96.0.10:80, "[FD00:0::10]:8080"]
     endpoints: [10.0.0.1:8081]
   - name: db.test:5432
+    addresses: [10.96.0.11:5432]
+    opaque: true
     endpoints: [10.0.0.2:5432]
 `,
     "t.yaml",
@@ -17,7 +19,8 @@ services:
     "10.96.0.10:80",
     "[fd00::10]:8080",
   ]);
-  assert.equal(cfg.services[1]!.addresses, undefined);
+  assert.equal(cfg.services[0]!.opaque, undefined);
+  assert.equal(cfg.services[1]!.opaque, true);
 });
 
 Deno.test("parseConfigYaml() services[].addresses errors name file, line, column and field", () => {

@@ -434,6 +434,7 @@ export function serviceStateOf(
     source: "destination",
     ...(routes === undefined ? {} : { routes }),
     ...(failureAccrual === undefined ? {} : { failureAccrual }),
+    ...(profile?.opaque || policy?.opaque ? { opaque: true } : {}),
   };
 }
 

@@ -67,6 +67,12 @@ export interface ServiceState {
    * absent = one default route to the service's own endpoints.
    */
   readonly routes?: ServiceRoutes;
+  /**
+   * Connections to this service skip protocol detection and are forwarded
+   * as opaque TCP (linkerd: profile `opaque_protocol`, policy `Opaque`,
+   * opaque ports).
+   */
+  readonly opaque?: boolean;
 }
 
 /** A discovery source (linkerd `Resolve`). */

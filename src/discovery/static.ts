@@ -211,6 +211,7 @@ export class ConfigDiscovery implements Disposable {
       ...(svc.failureAccrual === undefined
         ? {}
         : { failureAccrual: svc.failureAccrual }),
+      ...(svc.opaque === true ? { opaque: true } : {}),
     };
     return state;
   }

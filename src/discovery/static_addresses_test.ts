@@ -8,6 +8,10 @@ services:
   - name: web.test:80
     addresses: [10.96.0.10:80, "[fd00::10]:80"]
     endpoints: [127.0.0.1:9001, 127.0.0.1:9002]
+  - name: db.test:5432
+    addresses: [10.96.0.11:5432]
+    opaque: true
+    endpoints: [127.0.0.1:9003]
 `;
 
 Deno.test("ConfigDiscovery.lookup() finds a service by one of its addresses", async () => {
@@ -33,6 +37,8 @@ Deno.test("CompositeDiscovery.resolve() of a service address gives the service's
   });
   const state = (await disco.resolve("10.96.0.10:80")).get();
   assert.equal(state.name, "web.test:80");
+  assert.equal(state.opaque, undefined);
+  assert.equal((await disco.resolve("10.96.0.11:5432")).get().opaque, true);
   assert.deepEqual(state.endpoints.map((e) => e.addr), [
     "127.0.0.1:9001",
     "127.0.0.1:9002",

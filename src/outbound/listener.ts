@@ -60,6 +60,11 @@ export interface OutboundListenerOptions {
   serviceFor?: (target: string) => HttpService;
   /** Transport metrics of connections redirected to `target` (`target_addr`). */
   transportFor?: (target: string) => ListenerTransportMetrics;
+  /**
+   * Whether `target` is opaque (discovery says so): its connections skip
+   * detection and go straight to it (linkerd opaque ports). Absent: detect.
+   */
+  opaqueFor?: (target: string) => Promise<boolean>;
 }
 
 /** Transport metrics of accepted connections (linkerd `tcp_*`, peer="src"). */
@@ -71,6 +76,7 @@ export interface ListenerTransportMetrics {
 }
 
 let origDstWarned = false;
+const EMPTY = new Uint8Array(0);
 
 /** The orig-dst lookup of `opts`, warning once per process when FFI is missing. */
 function origDstLookup(
@@ -157,6 +163,13 @@ export async function startOutboundListener(
       });
     }
     const clientAddr = `${socket.remoteAddress}:${socket.remotePort}`;
+    if (
+      target !== undefined && opts.opaqueFor && await opts.opaqueFor(target)
+    ) {
+      // The socket is not flowing yet: nothing read is lost.
+      if (!socket.destroyed) forwardOpaque(socket, EMPTY, opts, target);
+      return;
+    }
     const { protocol, initial } = await detect(socket, detectTimeoutMs);
     opts.onDetect?.(protocol);
     if (socket.destroyed) return;
