@@ -21,7 +21,7 @@ import type {
   ServiceRoutes,
   StatusRange,
 } from "../http/route/model.ts";
-import { normalizeAuthority } from "../config/parse.ts";
+import { normalizeAuthority } from "../addr/mod.ts";
 import { endpointOf, type WeightedAddr } from "./destination.ts";
 import { type Duration, durationMs } from "./duration.ts";
 import {

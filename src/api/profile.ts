@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { normalizeAuthority } from "../config/parse.ts";
+import { normalizeAuthority } from "../addr/mod.ts";
 import type {
   Backend,
   HttpRetry,

@@ -18,10 +18,9 @@ import {
   formatSocketAddr,
   isDnsName,
   parseAuthority,
-  parseDurationMs,
-  parseNumber,
   parseSocketAddr,
-} from "./parse.ts";
+} from "../addr/mod.ts";
+import { parseDurationMs, parseNumber } from "./parse.ts";
 
 // ---------------------------------------------------------------------------
 // The validator toolkit: a `Parser<T>` turns one YAML node into a value, or

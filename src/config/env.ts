@@ -27,14 +27,12 @@ import {
   type OutboundConfig,
   type TcpSocketConfig,
 } from "./config.ts";
+import { formatSocketAddr, isDnsName, parseSocketAddr } from "../addr/mod.ts";
 import {
-  formatSocketAddr,
-  isDnsName,
   parseBool,
   parseDurationMs,
   parseNumber,
   parsePort,
-  parseSocketAddr,
   parseUint,
 } from "./parse.ts";
 import { parseConfigYaml } from "./yaml.ts";

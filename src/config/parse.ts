@@ -1,6 +1,6 @@
 /**
- * Value parsers for configuration: durations, socket addresses, authorities,
- * booleans, ports and counts (linkerd `app/src/env.rs` `parse_*` and
+ * Value parsers for configuration: durations,
+ * booleans, ports and counts (socket addresses and names: `src/addr/`) (linkerd `app/src/env.rs` `parse_*` and
  * `env/types.rs`).
  *
  * Every parser takes the value and the `name` of what is being parsed (an
@@ -10,13 +10,7 @@
  *
  * @module
  */
-import { isIP } from "node:net";
-
-/** A host (IP literal or DNS name, lower-case, no brackets) and a port (linkerd `SocketAddr` / `NameAddr`). */
-export interface SocketAddr {
-  readonly host: string;
-  readonly port: number;
-}
+import { cannotParse } from "../addr/socket_addr.ts";
 
 /** The linkerd duration grammar: digits and an optional unit. */
 const DURATION_REGEXP = /^\s*(\d+)(ms|s|m|h|d)?\s*$/;
@@ -30,12 +24,6 @@ const UNIT_MS: Readonly<Record<string, number>> = {
 };
 
 const DIGITS_REGEXP = /^\d+$/;
-const HOST_LABEL_REGEXP = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
-const BRACKETED_REGEXP = /^\[([^\]]+)\]:(\d+)$/;
-
-function cannotParse(name: string, value: string): string {
-  return `Cannot parse ${name}: current value is "${value}"`;
-}
 
 /**
  * Parses a linkerd duration (`^\s*(\d+)(ms|s|m|h|d)?\s*$`; a unitless value
@@ -113,121 +101,4 @@ export function parseNumber(
     throw new RangeError(cannotParse(name, value));
   }
   return n;
-}
-
-/**
- * True when `host` is a syntactically valid DNS name (letters, digits, `_`
- * and `-`, labels of 1–63 characters, at most 253 in all, an optional
- * trailing dot, and a last label that is not all digits) (linkerd `dns::Name`).
- */
-export function isDnsName(host: string): boolean {
-  const name = host.endsWith(".") ? host.slice(0, -1) : host;
-  if (name.length === 0 || name.length > 253) return false;
-  const labels = name.toLowerCase().split(".");
-  if (!labels.every((l) => HOST_LABEL_REGEXP.test(l))) return false;
-  return !DIGITS_REGEXP.test(labels[labels.length - 1] ?? "");
-}
-
-/** Lower-cases a DNS name and drops one trailing dot; IP literals are lower-cased. */
-function normalizeHost(host: string): string {
-  const lower = host.toLowerCase();
-  return lower.endsWith(".") ? lower.slice(0, -1) : lower;
-}
-
-/**
- * Parses `ip:port`, `[v6]:port` or (unless `ip` is set) `host:port` into a
- * lower-case host and a port (linkerd `parse_socket_addr` / `NameAddr`).
- * With `defaultPort`, the `:port` part may be omitted.
- */
-export function parseSocketAddr(
-  value: string,
-  name: string,
-  options: {
-    /** Only accept IP literals (a listen address). @default {false} */
-    ip?: boolean;
-    /** Port used when the value has none; without it a port is required. @default {undefined} */
-    defaultPort?: number;
-  } = {},
-): SocketAddr {
-  const fail = (): never => {
-    throw new TypeError(cannotParse(name, value));
-  };
-  const text = value.trim();
-  let host: string;
-  let portText: string | undefined;
-  if (text.startsWith("[")) {
-    const m = BRACKETED_REGEXP.exec(text);
-    if (m) {
-      host = m[1] ?? "";
-      portText = m[2];
-    } else if (
-      options.defaultPort !== undefined && text.endsWith("]") &&
-      text.indexOf("]") === text.length - 1
-    ) {
-      host = text.slice(1, -1);
-    } else {
-      return fail();
-    }
-    if (isIP(host) !== 6) return fail();
-  } else {
-    const colon = text.lastIndexOf(":");
-    if (colon === -1) {
-      if (options.defaultPort === undefined) return fail();
-      host = text;
-    } else {
-      host = text.slice(0, colon);
-      portText = text.slice(colon + 1);
-    }
-    if (host.includes(":")) return fail(); // IPv6 needs brackets
-    const family = isIP(host);
-    if (family === 0 && (options.ip || !isDnsName(host))) return fail();
-  }
-  let port: number;
-  if (portText === undefined) {
-    port = options.defaultPort ?? fail();
-  } else {
-    if (!DIGITS_REGEXP.test(portText)) return fail();
-    port = Number(portText);
-    if (port > 65535) throw new RangeError(cannotParse(name, value));
-  }
-  return { host: normalizeHost(host), port };
-}
-
-/**
- * Parses a logical authority `host[:port]` (port 80 by default) into its
- * normalized parts: lower-case, no trailing dot (linkerd `NameAddr` from an
- * `http::uri::Authority`).
- */
-export function parseAuthority(
-  value: string,
-  name: string,
-  options: {
-    /** Port used when the authority has none. @default {80} */
-    defaultPort?: number;
-  } = {},
-): SocketAddr {
-  return parseSocketAddr(value, name, {
-    defaultPort: options.defaultPort ?? 80,
-  });
-}
-
-/** Formats a socket address as `host:port`, bracketing IPv6 (`[::1]:80`) (Rust `SocketAddr: Display`). */
-export function formatSocketAddr(addr: SocketAddr): string {
-  return addr.host.includes(":")
-    ? `[${addr.host}]:${addr.port}`
-    : `${addr.host}:${addr.port}`;
-}
-
-/** True when `host` is an IPv4 or IPv6 literal (no brackets). */
-export function isIpAddr(host: string): boolean {
-  return isIP(host) !== 0;
-}
-
-/**
- * Normalizes a logical authority to lower-case "host:port" (port 80 when
- * omitted, IPv6 bracketed); the key of every discovery cache. Throws a
- * `TypeError` when it is not a valid authority.
- */
-export function normalizeAuthority(authority: string): string {
-  return formatSocketAddr(parseAuthority(authority, "authority"));
 }

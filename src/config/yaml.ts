@@ -43,7 +43,7 @@ import type {
   ForwardConfig,
   ServiceConfig,
 } from "./config.ts";
-import { formatSocketAddr, parseSocketAddr } from "./parse.ts";
+import { formatSocketAddr, parseSocketAddr } from "../addr/mod.ts";
 import { identitySection, inboundSection } from "./yaml_identity.ts";
 import {
   buildRoutes,

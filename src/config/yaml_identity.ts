@@ -34,7 +34,8 @@ import {
   scalar,
 } from "./_schema.ts";
 import type { IdentityConfig, InboundConfig } from "./config.ts";
-import { formatSocketAddr, isIpAddr, parsePort } from "./parse.ts";
+import { formatSocketAddr, isIpAddr } from "../addr/mod.ts";
+import { parsePort } from "./parse.ts";
 
 /** A non-empty path. */
 const path = scalar("string", (v) => {

@@ -59,7 +59,8 @@ import {
   str,
 } from "./_schema.ts";
 import { DEFAULT_FAILURE_ACCRUAL } from "./config.ts";
-import { isDnsName, parseNumber } from "./parse.ts";
+import { isDnsName } from "../addr/mod.ts";
+import { parseNumber } from "./parse.ts";
 
 /** A value that is a string, or a number written as one (`exact: 1`). */
 const text = scalar("string|number", (v) => String(v));

@@ -26,7 +26,7 @@ import {
 } from "../api/proto.ts";
 import type { BackoffSpec } from "../balance/backoff.ts";
 import type { Config } from "../config/config.ts";
-import { parseAuthority } from "../config/parse.ts";
+import { parseAuthority } from "../addr/mod.ts";
 import type { Logger } from "../log.ts";
 import { Watch } from "../svc/watch.ts";
 import { deepEqual } from "./_equal.ts";

@@ -16,7 +16,7 @@ import {
   formatSocketAddr,
   parseAuthority,
   type SocketAddr,
-} from "../config/parse.ts";
+} from "../addr/mod.ts";
 import type { ServiceState, UpstreamProtocol } from "./resolve.ts";
 
 /** One address as `dns.lookup` returns it. */

@@ -6,7 +6,7 @@
  * @module
  */
 import type { FileConfig } from "../config/config.ts";
-import { normalizeAuthority } from "../config/parse.ts";
+import { normalizeAuthority } from "../addr/mod.ts";
 import { ResolveError } from "../errors.ts";
 import { Watch } from "../svc/watch.ts";
 import { deepEqual } from "./_equal.ts";

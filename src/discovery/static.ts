@@ -10,11 +10,7 @@ import type {
   FileConfig,
   ServiceConfig,
 } from "../config/config.ts";
-import {
-  formatSocketAddr,
-  isIpAddr,
-  normalizeAuthority,
-} from "../config/parse.ts";
+import { formatSocketAddr, isIpAddr, normalizeAuthority } from "../addr/mod.ts";
 import { Watch } from "../svc/watch.ts";
 import { deepEqual } from "./_equal.ts";
 import { DnsDiscovery, type DnsName } from "./dns.ts";

@@ -12,7 +12,8 @@ import { HttpConnections } from "../http/connections.ts";
 import type { H1Limits } from "../http/h1/server.ts";
 import { H2CodecServer } from "../http/h2/codec_server.ts";
 import type { HttpService } from "../http/message.ts";
-import { forwardTcp, listen, splitHostPort } from "../transport/opaque.ts";
+import { splitHostPort } from "../addr/socket_addr.ts";
+import { forwardTcp, listen } from "../transport/opaque.ts";
 import { detect } from "../transport/detect.ts";
 import {
   type OrigDst,

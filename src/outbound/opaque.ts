@@ -11,7 +11,7 @@ import type net from "node:net";
 import type { EndpointMeta } from "../discovery/resolve.ts";
 import { connectTls } from "../tls/client.ts";
 import { connectTcp } from "../transport/connect.ts";
-import { splitHostPort } from "../transport/opaque.ts";
+import { splitHostPort } from "../addr/socket_addr.ts";
 import {
   encodeTransportHeader,
   TRANSPORT_ALPN,

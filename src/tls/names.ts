@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { isDnsIdentityName } from "../addr/dns_name.ts";
 import { readSubjectAltNames } from "./_der_read.ts";
 
 /** The header carrying the verified client identity to the application (linkerd `l5d-client-id`). */
@@ -31,23 +32,7 @@ export interface SanEntry {
  */
 export function isIdentityName(id: string): boolean {
   if (/^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(id)) return true;
-  return isDnsName(id.endsWith(".") ? id.slice(0, -1) : id);
-}
-
-const DNS_LABEL_REGEXP = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/i;
-const DIGITS_REGEXP = /^[0-9]+$/;
-
-/**
- * True for a DNS name in RFC 5280 "preferred name syntax" with underscores
- * allowed, no trailing dot (linkerd `dns::Name`, after webpki): at most 253
- * characters, labels of 1–63 letters, digits, `_` and inner `-`, and a last
- * label that is not all digits.
- */
-function isDnsName(name: string): boolean {
-  if (name.length === 0 || name.length > 253) return false;
-  const labels = name.split(".");
-  if (!labels.every((l) => DNS_LABEL_REGEXP.test(l))) return false;
-  return !DIGITS_REGEXP.test(labels[labels.length - 1]!);
+  return isDnsIdentityName(id.endsWith(".") ? id.slice(0, -1) : id);
 }
 
 /**
@@ -83,7 +68,7 @@ export function sanIdentity(san: SanEntry): string | undefined {
 }
 
 function parseDnsId(name: string): string | undefined {
-  return isDnsName(name) ? name.toLowerCase() : undefined;
+  return isDnsIdentityName(name) ? name.toLowerCase() : undefined;
 }
 
 function parseUriId(uri: string): string | undefined {

@@ -6,6 +6,7 @@
  */
 import type net from "node:net";
 import { connectTcp } from "./connect.ts";
+import { splitHostPort } from "../addr/socket_addr.ts";
 
 /** Options for {@linkcode forwardTcp}. */
 export interface ForwardTcpOptions {
@@ -57,15 +58,6 @@ export function forwardTcp(
       socket.destroy();
     },
   );
-}
-
-/** Parses "host:port" / "[v6]:port". */
-export function splitHostPort(addr: string): { host: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(addr) ?? /^([^:]+):(\d+)$/.exec(addr);
-  if (!m) {
-    throw new TypeError(`Cannot parse address: current value is "${addr}"`);
-  }
-  return { host: m[1]!, port: Number(m[2]) };
 }
 
 /** Binds `server` to "host:port" and returns the bound address. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { isIpAddr } from "../../config/parse.ts";
+import { isIpAddr } from "../../addr/mod.ts";
 import type { HostMatch } from "./model.ts";
 
 /** How a host matched (linkerd `HostMatch` summary): exact beats suffix, then longer wins. */

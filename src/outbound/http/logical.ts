@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { normalizeHttpAuthority } from "../../addr/http_authority.ts";
 import { BadRequestError, ResolveError } from "../../errors.ts";
 import { L5D_DST_OVERRIDE } from "../../http/headers.ts";
 import {
@@ -37,7 +38,7 @@ export function logicalAddr(req: HttpRequest): string {
   const memo = https ? NORMALIZED_HTTPS : NORMALIZED;
   let addr = memo.get(raw);
   if (addr === undefined) {
-    addr = normalizeAuthority(raw, https ? 443 : 80);
+    addr = normalizeHttpAuthority(raw, https ? 443 : 80);
     if (memo.size >= MEMO_MAX) memo.clear();
     memo.set(raw, addr);
   }
@@ -48,34 +49,6 @@ export function logicalAddr(req: HttpRequest): string {
 const NORMALIZED = new Map<string, string>();
 const NORMALIZED_HTTPS = new Map<string, string>();
 const MEMO_MAX = 10_000;
-
-/** Lower-cases an authority and adds the default port (strips userinfo). */
-export function normalizeAuthority(raw: string, defaultPort: number): string {
-  let a = raw.trim().toLowerCase();
-  const at = a.lastIndexOf("@");
-  if (at >= 0) a = a.slice(at + 1);
-  if (a.startsWith("[")) {
-    const end = a.indexOf("]");
-    if (end < 0) throw new BadRequestError(`invalid authority "${raw}"`);
-    const rest = a.slice(end + 1);
-    if (rest === "") return `${a}:${defaultPort}`;
-    if (!/^:\d{1,5}$/.test(rest)) {
-      throw new BadRequestError(`invalid authority "${raw}"`);
-    }
-    return a;
-  }
-  const colon = a.lastIndexOf(":");
-  if (colon < 0) return `${a}:${defaultPort}`;
-  const port = a.slice(colon + 1);
-  if (port === "") return `${a.slice(0, colon)}:${defaultPort}`;
-  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535 || colon === 0) {
-    throw new BadRequestError(`invalid authority "${raw}"`);
-  }
-  if (a.slice(0, colon).endsWith(".")) {
-    return `${a.slice(0, colon - 1)}:${port}`;
-  }
-  return a;
-}
 
 interface Logical {
   router: HttpRouter | undefined;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { BadRequestError } from "../../errors.ts";
 import type { HttpRequest } from "../../http/message.ts";
-import { logicalAddr, normalizeAuthority } from "./logical.ts";
+import { logicalAddr } from "./logical.ts";
 
 function req(
   authority: string,
@@ -18,19 +18,6 @@ function req(
     ext: {},
   };
 }
-
-Deno.test("normalizeAuthority() adds the default port and lower-cases", () => {
-  assert.equal(normalizeAuthority("Web.Test", 80), "web.test:80");
-  assert.equal(normalizeAuthority("web.test:8080", 80), "web.test:8080");
-  assert.equal(normalizeAuthority("web.test.:8080", 80), "web.test:8080");
-  assert.equal(normalizeAuthority("user@web.test:81", 80), "web.test:81");
-  assert.equal(normalizeAuthority("[::1]", 443), "[::1]:443");
-  assert.equal(normalizeAuthority("[::1]:9000", 80), "[::1]:9000");
-  assert.equal(normalizeAuthority("web.test:", 80), "web.test:80");
-  for (const bad of ["web.test:99999", "web.test:x", "[::1", ":80"]) {
-    assert.throws(() => normalizeAuthority(bad, 80), BadRequestError, bad);
-  }
-});
 
 Deno.test("logicalAddr() prefers l5d-dst-override over the authority", () => {
   assert.equal(logicalAddr(req("web.test:8080")), "web.test:8080");

@@ -10,7 +10,7 @@
  * @module
  */
 import type { ServiceState } from "../../discovery/resolve.ts";
-import { parseSocketAddr } from "../../config/parse.ts";
+import { parseSocketAddr } from "../../addr/mod.ts";
 import {
   DispatcherFailedError,
   InvalidPolicyError,
