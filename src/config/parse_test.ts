@@ -1,19 +1,11 @@
 import assert from "node:assert/strict";
 import {
-  formatSocketAddr,
-  isDnsName,
-  parseAuthority,
-  parseSocketAddr,
-} from "../addr/mod.ts";
-import {
   parseBool,
   parseDurationMs,
   parseNumber,
   parsePort,
   parseUint,
 } from "./parse.ts";
-
-const NAME = "LINKERD2_PROXY_OUTBOUND_LISTEN_ADDR";
 
 Deno.test("parseDurationMs() accepts linkerd's units", () => {
   assert.equal(parseDurationMs("0", "d"), 0);
