@@ -83,6 +83,12 @@ export interface RequestExt {
    */
   signal?: AbortSignal;
   /**
+   * The logical target chosen by the connection, "host:port": in sidecar
+   * mode the original destination the app dialed (linkerd `OrigDstAddr`).
+   * Set, it wins over `l5d-dst-override` and the authority.
+   */
+  logical?: string;
+  /**
    * How the endpoint classifies the response, for its metrics and failure
    * accrual (linkerd's `classify::Response` extension, set by a profile
    * route); absent = the default classification.

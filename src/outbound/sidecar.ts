@@ -44,12 +44,11 @@ export function mkHttpSidecar(
   return {
     service,
     forOrigDst(origDst) {
-      // The logical layer takes its target from `l5d-dst-override` and
-      // removes the header before anything is forwarded: writing the
-      // original destination there routes by it and drops the app's value.
+      // The logical layer routes by `ext.logical`; it still removes an
+      // app's `l5d-dst-override` (honoured instead in ingress mode).
       return function origDstService(req: HttpRequest) {
         if (!ingress || req.headers[L5D_DST_OVERRIDE] === undefined) {
-          req.headers[L5D_DST_OVERRIDE] = origDst;
+          req.ext.logical = origDst;
         }
         return service(req);
       };

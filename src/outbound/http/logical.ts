@@ -87,7 +87,7 @@ export function newHttpLogical(ctx: OutboundCtx): HttpService & Disposable {
   ): Promise<HttpResponse> {
     let addr: string;
     try {
-      addr = logicalAddr(req);
+      addr = req.ext.logical ?? logicalAddr(req);
     } catch (err) {
       return Promise.reject(err);
     }
