@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { FailureAccrualSpec } from "../discovery/resolve.ts";
+import type { FailureAccrualSpec } from "./breaker.ts";
 import {
   backoffDelayMs,
   type BackoffSpec,
@@ -28,6 +28,7 @@ import {
   type PeakEwmaHandle,
   type PeakEwmaOptions,
 } from "./peak_ewma.ts";
+import { parsePeerLoad, PeerLoad, type PeerLoadOptions } from "./peer_load.ts";
 
 /** Peak-EWMA parameters of every endpoint (see {@linkcode PeakEwmaOptions}). */
 export type EwmaOptions = Omit<PeakEwmaOptions, "now">;
@@ -82,6 +83,13 @@ export interface ChooseOptions {
    * @default {0}
    */
   scanBelow?: number;
+  /**
+   * Use the load peer proxies report on responses where a fresh report
+   * exists, Peak-EWMA elsewhere (`peer_load.ts`; not in linkerd). Absent:
+   * Peak-EWMA only.
+   * @default {undefined}
+   */
+  peerLoad?: PeerLoadOptions | undefined;
 }
 
 /** Options of {@linkcode P2cPool}. */
@@ -145,6 +153,7 @@ export class PoolEndpoint<S extends PoolService, M> {
   readonly service: S;
   readonly #pool: PoolHooks<S, M>;
   readonly #ewma: PeakEwma;
+  readonly #peer: PeerLoad | undefined;
   #state: EndpointState = CONNECTING;
   #conn: "connecting" | "failed" | "connected" = "connecting";
   #failures = 0;
@@ -164,6 +173,7 @@ export class PoolEndpoint<S extends PoolService, M> {
       pool: PoolHooks<S, M>;
       ewma: EwmaOptions;
       failureAccrual: FailureAccrualSpec | undefined;
+      peerLoad?: PeerLoadOptions | undefined;
     },
   ) {
     this.key = key;
@@ -173,6 +183,7 @@ export class PoolEndpoint<S extends PoolService, M> {
     const clock = opts.pool.clock;
     this.#ewma = new PeakEwma({ ...opts.ewma, now: () => clock.now() });
     this.#breaker = this.#newBreaker(opts.failureAccrual);
+    if (opts.peerLoad) this.#peer = new PeerLoad(opts.peerLoad);
   }
 
   /** The current state. */
@@ -195,9 +206,23 @@ export class PoolEndpoint<S extends PoolService, M> {
     return this.#ewma;
   }
 
-  /** Peak-EWMA cost of one more request here (tower `Load::load`). */
+  /**
+   * The cost of one more request here (tower `Load::load`): Peak-EWMA, or
+   * the peer's reported load while fresh (`peerLoad` option).
+   */
   load(nowMs?: number): number {
-    return this.#ewma.load(nowMs);
+    const peer = this.#peer;
+    if (peer === undefined) return this.#ewma.load(nowMs);
+    const now = nowMs ?? this.#pool.clock.now();
+    return peer.load(now, this.#inFlight, this.#ewma);
+  }
+
+  /** @internal A response carried the peer's load report (header value). */
+  peerReport(value: string): void {
+    const peer = this.#peer;
+    if (peer === undefined) return;
+    const r = parsePeerLoad(value);
+    if (r !== undefined) peer.report(r, this.#pool.clock.now());
   }
 
   /**
@@ -207,6 +232,7 @@ export class PoolEndpoint<S extends PoolService, M> {
    */
   start(nowMs?: number): Dispatch {
     this.#inFlight++;
+    this.#peer?.sent();
     const h = this.#ewma.start(nowMs);
     const permit = this.#breaker?.acquire();
     return new Dispatch(this, h, permit);
@@ -425,6 +451,11 @@ export class Dispatch {
     return this.#ewma.complete();
   }
 
+  /** The response carried a peer load report (`l5d-petrel-load` value). */
+  peerLoad(value: string): void {
+    this.#ep.peerReport(value);
+  }
+
   /** The response's final class, for the breaker (once; later calls are ignored). */
   classified(outcome: Outcome): void {
     if (this.#classified) return;
@@ -476,6 +507,7 @@ export class P2cPool<S extends PoolService, M> implements Disposable {
   readonly #hooks: PoolHooks<S, M>;
   readonly #ewma: EwmaOptions;
   readonly #scanBelow: number;
+  readonly #peerLoad: PeerLoadOptions | undefined;
   readonly #onReady: (() => void) | undefined;
   readonly #onStateChange: P2cPoolOptions<S, M>["onStateChange"];
   readonly #metrics: PoolMetrics | undefined;
@@ -488,6 +520,7 @@ export class P2cPool<S extends PoolService, M> implements Disposable {
     const random = this.#random = opts.random ?? Math.random;
     this.#ewma = opts.ewma ?? DEFAULT_EWMA;
     this.#scanBelow = opts.scanBelow ?? 0;
+    this.#peerLoad = opts.peerLoad;
     this.#onReady = opts.onReady;
     this.#onStateChange = opts.onStateChange;
     this.#metrics = opts.metrics;
@@ -650,6 +683,7 @@ export class P2cPool<S extends PoolService, M> implements Disposable {
       pool: this.#hooks,
       ewma: this.#ewma,
       failureAccrual: this.#failureAccrual,
+      peerLoad: this.#peerLoad,
     });
     this.#endpoints.set(key, ep);
     this.#reportCounts();
