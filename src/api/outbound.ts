@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { FailureAccrualSpec } from "../discovery/resolve.ts";
+import type { FailureAccrualSpec } from "../balance/breaker.ts";
 import type {
   Backend as ModelBackend,
   Distribution as ModelDistribution,

@@ -6,9 +6,22 @@
  *
  * @module
  */
-import type { FailureAccrualSpec } from "../discovery/resolve.ts";
 import { backoffDelayMs } from "./backoff.ts";
 import type { Clock, TimerId } from "./clock.ts";
+
+/**
+ * Consecutive-failures circuit breaking per endpoint (linkerd
+ * `FailureAccrual.ConsecutiveFailures`; controller defaults 7, 1 s, 60 s, 0.5).
+ */
+export interface FailureAccrualSpec {
+  readonly kind: "consecutive";
+  /** Failures in a row that shut the endpoint (0 never trips). */
+  readonly maxFailures: number;
+  readonly minPenaltyMs: number;
+  readonly maxPenaltyMs: number;
+  /** Jitter ratio in [0, 1]. */
+  readonly jitter: number;
+}
 
 /**
  * The breaker's gate (linkerd `gate::State`): open (ready), shut (not ready,

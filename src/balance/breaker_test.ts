@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { FailureAccrualSpec } from "../discovery/resolve.ts";
+import type { FailureAccrualSpec } from "./breaker.ts";
 import { ManualClock } from "./_test_util.ts";
 import { type BreakerState, ConsecutiveFailures } from "./breaker.ts";
 

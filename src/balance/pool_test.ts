@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { FailureAccrualSpec } from "../discovery/resolve.ts";
+import type { FailureAccrualSpec } from "./breaker.ts";
 import { flush, ManualClock, MockService, seededRandom } from "./_test_util.ts";
 import { type EndpointState, P2cPool, type PoolService } from "./pool.ts";
 

@@ -7,10 +7,8 @@
  *
  * @module
  */
-import type {
-  FailureAccrualSpec,
-  UpstreamProtocol,
-} from "../discovery/resolve.ts";
+import type { FailureAccrualSpec } from "../balance/breaker.ts";
+import type { UpstreamProtocol } from "../discovery/resolve.ts";
 import type { ServiceRoutes } from "../http/route/model.ts";
 import type { InboundPolicy } from "../inbound/policy.ts";
 import type { TcpSocketConfig } from "../transport/sockopt.ts";

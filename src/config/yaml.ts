@@ -10,7 +10,7 @@
  * @module
  */
 import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
-import type { FailureAccrualSpec } from "../discovery/resolve.ts";
+import type { FailureAccrualSpec } from "../balance/breaker.ts";
 import type { RetryBudget } from "../http/route/model.ts";
 import {
   backoff,

@@ -6,7 +6,7 @@
  * @module
  */
 import { isMap, isPair, isScalar } from "yaml";
-import type { FailureAccrualSpec } from "../discovery/resolve.ts";
+import type { FailureAccrualSpec } from "../balance/breaker.ts";
 import { validateRatio } from "../http/route/filter_inject_failure.ts";
 import { parseHostMatch } from "../http/route/match_host.ts";
 import { compileRegex } from "../http/route/match_path.ts";

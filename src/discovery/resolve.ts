@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { FailureAccrualSpec } from "../balance/breaker.ts";
 import type { ServiceRoutes } from "../http/route/model.ts";
 import type { Watch } from "../svc/watch.ts";
 
@@ -36,20 +37,6 @@ export interface EndpointMeta {
    * header (linkerd `protocol_hint.opaque_transport.inbound_port`, §9.4).
    */
   readonly opaqueTransportPort?: number;
-}
-
-/**
- * Consecutive-failures circuit breaking per endpoint (linkerd
- * `FailureAccrual.ConsecutiveFailures`; controller defaults 7, 1 s, 60 s, 0.5).
- */
-export interface FailureAccrualSpec {
-  readonly kind: "consecutive";
-  /** Failures in a row that shut the endpoint (0 never trips). */
-  readonly maxFailures: number;
-  readonly minPenaltyMs: number;
-  readonly maxPenaltyMs: number;
-  /** Jitter ratio in [0, 1]. */
-  readonly jitter: number;
 }
 
 /** What discovery knows about one logical service, as of now. */
