@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { EndpointMeta } from "../discovery/resolve.ts";
+import type { EndpointMeta } from "./endpoint.ts";
 import type { Duration } from "./duration.ts";
 import type { HttpMethod } from "./http_types.ts";
 import type { Metadata } from "./meta.ts";

@@ -7,7 +7,10 @@
  */
 import type { FailureAccrualSpec } from "../balance/breaker.ts";
 import type { ServiceRoutes } from "../http/route/model.ts";
+import type { EndpointMeta } from "../api/endpoint.ts";
 import type { Watch } from "../svc/watch.ts";
+
+export type { EndpointMeta };
 
 /**
  * Upstream protocol for a service's endpoints: fixed, or "auto" to speak
@@ -15,29 +18,6 @@ import type { Watch } from "../svc/watch.ts";
  * endpoint as H2, HTTP/1 as HTTP/1).
  */
 export type UpstreamProtocol = "http1" | "http2" | "auto";
-
-/** One endpoint of a service (linkerd `WeightedAddr` + metadata). */
-export interface EndpointMeta {
-  /** "ip:port" (or "host:port" for a DNS name not yet resolved); the pool key. */
-  readonly addr: string;
-  readonly host: string;
-  readonly port: number;
-  /** Expected TLS identity (SAN) when the endpoint is meshed. */
-  readonly identity?: string;
-  /** Discovery weight (linkerd parses it but P2C ignores it). */
-  readonly weight?: number;
-  /**
-   * The endpoint is another Petrel or linkerd proxy (linkerd
-   * `ProtocolHint::Http2`): HTTP/1 requests travel to it as HTTP/2 streams
-   * with `l5d-orig-proto` (reference §8.4–8.5).
-   */
-  readonly meshed?: boolean;
-  /**
-   * The endpoint's inbound proxy port for opaque TCP with the transport
-   * header (linkerd `protocol_hint.opaque_transport.inbound_port`, §9.4).
-   */
-  readonly opaqueTransportPort?: number;
-}
 
 /** What discovery knows about one logical service, as of now. */
 export interface ServiceState {
