@@ -12,9 +12,10 @@ import {
   type PodPetrel,
   podSkipReason,
   PROXY_UID,
+  removeLeftoverNamespaces,
   REPO_DIR,
 } from "./support/pod.ts";
-import { PYTHON, type RunResult } from "./support/proc.ts";
+import { PYTHON, run, type RunResult } from "./support/proc.ts";
 
 const skip = await podSkipReason();
 if (skip !== undefined) {
@@ -360,4 +361,30 @@ Deno.test({
       assert.ok(Object.values(results).every((v) => v.rps > 0));
     },
   );
+});
+
+Deno.test({
+  name:
+    "removeLeftoverNamespaces() removes the namespaces of dead test processes only",
+  ignore: skip !== undefined,
+}, async () => {
+  let dead = 4_000_000;
+  while (await Deno.stat(`/proc/${dead}`).then(() => true, () => false)) dead--;
+  const stale = `ptl-${dead}-0-app`;
+  const mine = `ptl-${Deno.pid}-9999-app`;
+  const netns = async () =>
+    (await run("ip", ["netns", "list"])).stdout.split("\n").map((l) =>
+      l.split(" ")[0]
+    );
+  try {
+    for (const ns of [stale, mine]) {
+      assert.equal((await run("ip", ["netns", "add", ns])).code, 0);
+    }
+    assert.ok(await removeLeftoverNamespaces() >= 1);
+    const left = await netns();
+    assert.ok(!left.includes(stale), "the dead process's namespace is gone");
+    assert.ok(left.includes(mine), "a live process's namespace stays");
+  } finally {
+    for (const ns of [stale, mine]) await run("ip", ["netns", "del", ns]);
+  }
 });
