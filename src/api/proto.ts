@@ -31,6 +31,7 @@ export const SERVICE_PROTO_FILES: readonly string[] = Object.freeze([
   "destination.proto",
   "outbound.proto",
   "identity.proto",
+  "inbound.proto",
 ]);
 
 /** How messages are decoded (see the module doc). */
@@ -51,6 +52,9 @@ export const OUTBOUND_POLICIES_SERVICE =
   "io.linkerd.proxy.outbound.OutboundPolicies";
 /** Full name of the identity service. */
 export const IDENTITY_SERVICE = "io.linkerd.proxy.identity.Identity";
+/** Full name of the inbound policy service. */
+export const INBOUND_POLICIES_SERVICE =
+  "io.linkerd.proxy.inbound.InboundServerPolicies";
 
 let packageDefinition: protoLoader.PackageDefinition | undefined;
 
@@ -68,6 +72,7 @@ export interface ControlPlaneServices {
   readonly Destination: grpc.ServiceClientConstructor;
   readonly OutboundPolicies: grpc.ServiceClientConstructor;
   readonly Identity: grpc.ServiceClientConstructor;
+  readonly InboundServerPolicies: grpc.ServiceClientConstructor;
 }
 
 let services: ControlPlaneServices | undefined;
@@ -85,6 +90,7 @@ export function controlPlaneServices(): ControlPlaneServices {
       Destination: ctor(DESTINATION_SERVICE),
       OutboundPolicies: ctor(OUTBOUND_POLICIES_SERVICE),
       Identity: ctor(IDENTITY_SERVICE),
+      InboundServerPolicies: ctor(INBOUND_POLICIES_SERVICE),
     };
   }
   return services;
