@@ -142,12 +142,23 @@ export async function startOutboundListener(
     informationalHeaders: opts.informationalHeaders ?? true,
   };
 
+  // One metrics handle per original destination, not one lookup per accept.
+  const transports = new Map<string, ListenerTransportMetrics>();
+  const transportOf = (target: string) => {
+    let t = transports.get(target);
+    if (t === undefined) {
+      if (transports.size >= 4096) transports.clear();
+      t = opts.transportFor!(target);
+      transports.set(target, t);
+    }
+    return t;
+  };
   const onConnection = async (socket: net.Socket) => {
     conns.track(socket);
     const od = lookup?.(socket);
     const target = od === undefined ? undefined : origDstAddr(od);
     const t = target !== undefined && opts.transportFor
-      ? opts.transportFor(target)
+      ? transportOf(target)
       : opts.transport;
     socket.setNoDelay(true);
     let errno = "";
