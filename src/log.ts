@@ -83,7 +83,20 @@ export function parseLogFormat(value: string): LogFormat {
 }
 
 /** A leveled logger for one target (linkerd's `tracing` macros + target). */
-export interface Logger {
+/**
+ * The logging a component needs: the three levels the data plane writes
+ * (both proxy directions take this, not a whole {@linkcode Logger}).
+ */
+export interface Log {
+  /** Logs at WARN. */
+  warn(msg: string, fields?: LogFields): void;
+  /** Logs at INFO. */
+  info(msg: string, fields?: LogFields): void;
+  /** Logs at DEBUG. */
+  debug(msg: string, fields?: LogFields): void;
+}
+
+export interface Logger extends Log {
   /** This logger's target, e.g. `petrel::outbound`. */
   readonly target: string;
   /** The current filter string, as last set (GET `/proxy-log-level`). */

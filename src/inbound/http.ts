@@ -26,9 +26,9 @@ import type {
 } from "../http/message.ts";
 import { encodeGrpcMessage, errorResponse, isGrpc } from "../http/respond.ts";
 import type { AccessLog } from "../access_log.ts";
-import type { OutboundLog } from "../outbound/runtime.ts";
 import { L5D_CLIENT_ID } from "../tls/names.ts";
 import { connectTcp } from "../transport/connect.ts";
+import type { Log } from "../log.ts";
 
 /** gRPC PERMISSION_DENIED, the code of an unauthorized gRPC request (linkerd). */
 const GRPC_PERMISSION_DENIED = 7;
@@ -46,7 +46,7 @@ export interface InboundHttpOptions {
   http1PoolIdleTimeoutMs?: number;
   /** Add `l5d-proxy-error` to synthetic responses. @default {true} */
   informationalHeaders?: boolean;
-  log: OutboundLog;
+  log: Log;
   /** One access-log line per request (linkerd installs it inbound); absent = off. */
   accessLog?: AccessLog | undefined;
 }
@@ -56,7 +56,7 @@ export class InboundHttp implements Disposable {
   readonly #h1: H1Pool;
   readonly #h2: H2CodecClient;
   readonly #info: boolean;
-  readonly #log: OutboundLog;
+  readonly #log: Log;
   readonly #accessLog: AccessLog | undefined;
   /** The service for connections without a verified identity. */
   readonly anonymous: HttpService;

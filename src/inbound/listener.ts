@@ -15,7 +15,6 @@ import { HttpConnections } from "../http/connections.ts";
 import type { H1Limits } from "../http/h1/server.ts";
 import { H2CodecServer } from "../http/h2/codec_server.ts";
 import type { HttpRequest, HttpService } from "../http/message.ts";
-import type { OutboundLog } from "../outbound/runtime.ts";
 import type { TlsObserver } from "../tls/errors.ts";
 import type { LocalIdentity } from "../tls/identity.ts";
 import { DEFAULT_SERVER_ALPN, TlsTerminator } from "../tls/server.ts";
@@ -33,6 +32,7 @@ import {
   type DenyReason,
   type InboundPolicy,
 } from "./policy.ts";
+import type { Log } from "../log.ts";
 
 /** linkerd's default inbound listen address. */
 export const DEFAULT_INBOUND_LISTEN_ADDR = "0.0.0.0:4143";
@@ -68,7 +68,7 @@ export interface InboundListenerOptions {
     accept?: import("../transport/sockopt.ts").TcpSocketConfig;
     connect?: import("../transport/sockopt.ts").TcpSocketConfig;
   };
-  log: OutboundLog;
+  log: Log;
   observer?: InboundObserver | undefined;
   /** One access-log line per HTTP request (`LINKERD2_PROXY_ACCESS_LOG`); absent = off. */
   accessLog?: import("../access_log.ts").AccessLog | undefined;
@@ -295,7 +295,7 @@ function forwardOpaque(
   initial: Uint8Array,
   appHost: string,
   opts: InboundListenerOptions,
-  log: OutboundLog,
+  log: Log,
 ): void {
   forwardTcp(socket, initial, {
     host: appHost,

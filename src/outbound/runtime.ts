@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { Log } from "../log.ts";
 import type { Discovery } from "../discovery/resolve.ts";
 import type {
   HttpBalancerMetrics,
@@ -48,12 +49,8 @@ export interface OutboundMetrics {
   ): HttpBalancerMetrics;
 }
 
-/** The minimal logger the data plane needs. */
-export interface OutboundLog {
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  debug(msg: string, fields?: Record<string, unknown>): void;
-}
+/** The data plane's logger: {@linkcode Log} (kept as a name for the listener). */
+export type OutboundLog = Log;
 
 /** Outbound settings (linkerd env §12 names in comments). */
 export interface OutboundSettings {
@@ -97,7 +94,7 @@ export interface OutboundCtx {
   readonly settings: OutboundSettings;
   readonly discovery: Discovery;
   readonly metrics: OutboundMetrics;
-  readonly log: OutboundLog;
+  readonly log: Log;
   /** Randomness for balancing; injectable for tests. */
   readonly random: () => number;
   /** Live balancers register here for the admin dashboard (optional). */

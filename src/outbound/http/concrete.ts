@@ -36,9 +36,9 @@ import {
   PoolQueue,
   type Queued,
 } from "../../balance/pool_queue.ts";
+import type { FailureAccrualSpec } from "../../balance/breaker.ts";
 import type {
   EndpointMeta,
-  FailureAccrualSpec,
   ServiceState,
   UpstreamProtocol,
 } from "../../discovery/resolve.ts";

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { flush, ManualClock } from "../../balance/_test_util.ts";
+import type { FailureAccrualSpec } from "../../balance/breaker.ts";
 import type {
   Discovery,
   EndpointMeta,
-  FailureAccrualSpec,
   ServiceState,
 } from "../../discovery/resolve.ts";
 import { EndpointIoError, FailFastError, LoadShedError } from "../../errors.ts";
