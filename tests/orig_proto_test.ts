@@ -79,12 +79,19 @@ interface Hop extends AsyncDisposable {
 /** Client Petrel with `web.test:8080` (meshed) and `plain.test:8080` (not), both → the server Petrel's inbound. */
 async function startHop(pki: TestPki, appPort: number): Promise<Hop> {
   const sdir = await pki.identityDir(await pki.issue(SERVER_ID));
-  const server = await startPetrel(`outbound: { listen: 127.0.0.1:0 }
+  const server = await startPetrel(
+    `outbound: { listen: 127.0.0.1:0 }
 admin: { listen: 127.0.0.1:0 }
 identity: { dir: ${sdir} }
 inbound: { listen: 127.0.0.1:0, appPort: ${appPort}, policy: all-authenticated }
 services: []
-`);
+`,
+    {
+      // 1000 application connections opened at once on a loaded machine may
+      // take longer than the 300 ms default to connect (then a 504).
+      LINKERD2_PROXY_INBOUND_CONNECT_TIMEOUT: "10s",
+    },
+  );
   const inboundPort = server.app.inbound!.port;
   const cdir = await pki.identityDir(await pki.issue(CLIENT_ID));
   const client = await startPetrel(`outbound: { listen: 127.0.0.1:0 }

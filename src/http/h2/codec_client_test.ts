@@ -287,6 +287,37 @@ Deno.test("H2CodecClient: 1xx skipped, trailers-only response, abort resets with
     assert.equal(goawayCode(srv.frames), ErrorCode.PROTOCOL_ERROR, bad);
     c.destroy();
   }
+  // A server that resets many of our streams is no attacker: the
+  // connection stays (rapid reset is counted on the server side only).
+  {
+    await using srv = await rawServer();
+    const c = client(srv.port);
+    const ps = Array.from({ length: 300 }, () => c.request(req("/r")));
+    await waitFor(
+      () =>
+        srv.frames.filter((f) => f.type === FrameType.HEADERS).length === 300,
+      "300 requests",
+    );
+    const w = srv.writers[0]!;
+    w.settings([]);
+    w.settingsAck();
+    for (let i = 0; i < 300; i++) w.rstStream(1 + 2 * i, ErrorCode.CANCEL);
+    w.flush();
+    for (const p of ps) {
+      await assert.rejects(p, (e) => e instanceof StreamResetError);
+    }
+    const p = c.request(req("/after"));
+    await waitFor(
+      () =>
+        srv.frames.filter((f) => f.type === FrameType.HEADERS).length === 301,
+      "the next request on the same connection",
+    );
+    w.headers(601, block([[":status", "204"]]), true, 16384);
+    w.flush();
+    assert.equal((await p).status, 204);
+    assert.equal(goawayCode(srv.frames), undefined);
+    c.destroy();
+  }
   // Keep-alive: a server that never answers PING is closed.
   {
     await using srv = await rawServer();

@@ -437,6 +437,7 @@ export class H2Conn {
   #abuseWindowStart = 0;
   #resets = 0;
   #control = 0;
+  #completed = 0;
 
   constructor(socket: H2Socket, role: H2Role, opts: H2ConnOptions = {}) {
     this.#socket = socket;
@@ -1128,7 +1129,9 @@ export class H2Conn {
     }
     const code = readU32(p, 0);
     s.peerReset = true;
-    this.#countReset();
+    // Rapid reset (CVE-2023-44487) is a client's attack on a server: a
+    // server resetting our streams is only counted by the caller's retries.
+    if (this.role === "server") this.#countReset();
     this.#closeStream(s, code, true);
   }
 
@@ -1503,6 +1506,10 @@ export class H2Conn {
     if (s.state === CLOSED) return;
     const wasRemoteOpen = s.state === OPEN || s.state === HALF_CLOSED_LOCAL;
     s.state = CLOSED;
+    if (code === undefined || (code === ErrorCode.NO_ERROR && !byPeer)) {
+      this.#rollWindow();
+      this.#completed++;
+    }
     this.#streams.delete(s.id);
     this.#blocked.delete(s);
     if (this.#peerInitiated(s.id)) this.#peerActive--;
@@ -1628,7 +1635,9 @@ export class H2Conn {
 
   #countReset(): void {
     this.#rollWindow();
-    if (++this.#resets > this.#maxResets) {
+    // Each stream that completed in the window buys one reset: a busy
+    // connection whose clients cancel a burst is not an attacker.
+    if (++this.#resets > this.#maxResets + this.#completed) {
       throw new ConnError(
         ErrorCode.ENHANCE_YOUR_CALM,
         "too many stream resets",
@@ -1652,6 +1661,7 @@ export class H2Conn {
       this.#abuseWindowStart = now;
       this.#resets = 0;
       this.#control = 0;
+      this.#completed = 0;
     }
   }
 

@@ -408,6 +408,27 @@ Deno.test("H2Conn: rapid reset gets GOAWAY ENHANCE_YOUR_CALM and the handler see
   assert.ok(calls <= 201, `handler calls ${calls}`);
 });
 
+Deno.test("H2Conn: a busy connection whose client cancels a burst of streams is not taken for rapid reset", async () => {
+  await using srv = await startServer((req) =>
+    req.path === "/hold" ? new Promise(() => {}) : ok()
+  );
+  await using p = await RawPeer.connect(srv.port);
+  // 300 answered requests, then 300 held ones cancelled at once (a mesh
+  // hop whose downstream clients went away): more than the 200 resets a
+  // window allows alone, fewer than that plus the completed streams.
+  for (let i = 0; i < 300; i++) p.request(1 + 2 * i);
+  p.w.flush();
+  await waitFor(() => p.data(599).ended, "300 responses");
+  for (let i = 300; i < 600; i++) p.request(1 + 2 * i, true, [], "/hold");
+  p.w.flush();
+  await waitFor(() => srv.conns[0]!.inflight === 300, "300 held streams");
+  for (let i = 300; i < 600; i++) p.w.rstStream(1 + 2 * i, ErrorCode.CANCEL);
+  p.request(1201);
+  p.w.flush();
+  await waitFor(() => p.data(1201).ended, "the next response");
+  assert.ok(!p.frames.some((f) => f.type === FrameType.GOAWAY));
+});
+
 Deno.test("H2Conn: CONTINUATION flood and control-frame floods get ENHANCE_YOUR_CALM", async () => {
   let calls = 0;
   await using srv = await startServer(() => (calls++, ok()), {
