@@ -146,6 +146,22 @@ Deno.test({
   );
 
   await t.step(
+    "an HTTP/1.0 request without Host is routed by the original destination (not a 400)",
+    async () => {
+      const r = await tcp([
+        "raw",
+        r2,
+        "80",
+        "GET /nohost HTTP/1.0\\r\\n\\r\\n",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const response: string = JSON.parse(r.stdout).response;
+      assert.match(response, /^HTTP\/1\.[01] 200 /);
+      assert.match(response, new RegExp(`"servedBy":"${r2}:80"`));
+    },
+  );
+
+  await t.step(
     "HTTP/2 (prior knowledge) through the redirect is routed by the original destination too",
     async () => {
       const body = served(

@@ -2,6 +2,7 @@
 
   pod_tcp_client.py echo HOST PORT NBYTES   send NBYTES, half-close, read to EOF
   pod_tcp_client.py banner HOST PORT        read the server's first line, then echo one
+  pod_tcp_client.py raw HOST PORT TEXT      send TEXT (\\r\\n escapes), read to EOF
 
 Prints one JSON line with what happened.
 """
@@ -64,8 +65,23 @@ def banner(host, port):
     }))
 
 
+def raw(host, port, text):
+    s = connect(host, port)
+    s.sendall(text.encode().decode("unicode_escape").encode("latin-1"))
+    got = bytearray()
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    s.close()
+    print(json.dumps({"response": got.decode("latin-1")}))
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "echo":
+    if sys.argv[1] == "raw":
+        raw(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == "echo":
         echo(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:
         banner(sys.argv[2], sys.argv[3])
