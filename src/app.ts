@@ -11,8 +11,9 @@ import { DashboardStateBuilder, ErrorRing } from "./admin/state.ts";
 import type { Config, FileConfig } from "./config/config.ts";
 import { watchConfigFile } from "./config/watch.ts";
 import { CompositeDiscovery } from "./discovery/mod.ts";
-import { controlPlaneDiscoveryOf } from "./discovery/destination.ts";
-import { startCertifierOf } from "./identity/certify.ts";
+import { controlChannel, trustAnchorsPemOf } from "./api/proto.ts";
+import { ControlPlaneDiscovery } from "./discovery/destination.ts";
+import { IdentityCertifier } from "./identity/certify.ts";
 import { startInboundListener } from "./inbound/listener.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { ProxyMetrics } from "./metrics/registry.ts";
@@ -356,4 +357,72 @@ function detectLabel(result: string): string {
     default:
       return "not_http";
   }
+}
+
+/**
+ * The control-plane discovery `config` asks for (`LINKERD2_PROXY_DESTINATION_SVC_ADDR`
+ * and friends), or undefined when no Destination service is configured.
+ */
+function controlPlaneDiscoveryOf(
+  config: Config,
+  log?: Logger,
+): ControlPlaneDiscovery | undefined {
+  const cp = config.controlPlane;
+  if (cp?.destination === undefined) return undefined;
+  const trustAnchorsPem = trustAnchorsPemOf(config.identity);
+  return new ControlPlaneDiscovery({
+    destinationAddr: cp.destination.addr,
+    destinationChannel: controlChannel(cp.destination.addr, {
+      name: cp.destination.name,
+      trustAnchorsPem,
+    }),
+    policyAddr: cp.policy?.addr,
+    policyChannel: cp.policy === undefined
+      ? undefined
+      : controlChannel(cp.policy.addr, {
+        name: cp.policy.name,
+        trustAnchorsPem,
+      }),
+    contextToken: cp.destinationContext,
+    workload: cp.policyWorkload,
+    profileSuffixes: cp.profileSuffixes,
+    profileNetworks: cp.profileNetworks,
+    backoff: cp.backoff,
+    initialTimeoutMs: cp.streamInitialTimeoutMs,
+    log,
+  });
+}
+
+/**
+ * The certifier `config` asks for (`LINKERD2_PROXY_IDENTITY_SVC_ADDR` with
+ * the token file, local name and identity directory), started; undefined
+ * when no identity service is configured.
+ */
+function startCertifierOf(
+  config: Config,
+  log?: Logger,
+): IdentityCertifier | undefined {
+  const cp = config.controlPlane;
+  const svc = cp?.identity;
+  const id = config.identity;
+  if (
+    cp === undefined || svc === undefined || id?.dir === undefined ||
+    id.localName === undefined || cp.identityTokenFile === undefined
+  ) {
+    return undefined;
+  }
+  const trustAnchorsPem = trustAnchorsPemOf(id);
+  const channel = controlChannel(svc.addr, { name: svc.name, trustAnchorsPem });
+  return new IdentityCertifier({
+    addr: svc.addr,
+    localName: id.localName,
+    tokenFile: cp.identityTokenFile,
+    dir: id.dir,
+    trustAnchorsPem,
+    minRefreshMs: cp.identityMinRefreshMs,
+    maxRefreshMs: cp.identityMaxRefreshMs,
+    credentials: channel.credentials,
+    channelOptions: channel.options,
+    log,
+  });
 }

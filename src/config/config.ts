@@ -8,8 +8,7 @@
  * @module
  */
 import type { FailureAccrualSpec } from "../balance/breaker.ts";
-import type { UpstreamProtocol } from "../discovery/resolve.ts";
-import type { ServiceRoutes } from "../http/route/model.ts";
+import type { StaticEndpoint, StaticService } from "../discovery/static.ts";
 import type { InboundPolicy } from "../inbound/policy.ts";
 import type { TcpSocketConfig } from "../transport/sockopt.ts";
 
@@ -75,39 +74,11 @@ export interface SocketsConfig {
   readonly inboundConnect: TcpSocketConfig;
 }
 
-/** One endpoint of a configured service, as written in the file. */
-export interface EndpointConfig {
-  /** "ip:port", "[v6]:port" or "host:port" (a DNS name resolved by discovery). */
-  readonly addr: string;
-  readonly host: string;
-  readonly port: number;
-  /** Expected TLS identity; the service's `identity` when the endpoint has none. */
-  readonly identity?: string;
-  readonly weight?: number;
-  /** The endpoint is a Petrel/linkerd proxy: HTTP/1 goes to it over HTTP/2 (`l5d-orig-proto`). */
-  readonly meshed?: boolean;
-}
+/** One endpoint of a YAML service: discovery's static source type. */
+export type EndpointConfig = StaticEndpoint;
 
-/** One service of the YAML file: a logical authority and its endpoints. */
-export interface ServiceConfig {
-  /** The normalized logical authority, lower-case "host:port". */
-  readonly name: string;
-  readonly protocol: UpstreamProtocol;
-  readonly endpoints: readonly EndpointConfig[];
-  /**
-   * "ip:port"s the service answers for (a ClusterIP): a connection
-   * redirected to one is routed to this service (sidecar mode).
-   */
-  readonly addresses?: readonly string[];
-  /** Connections to its `addresses` are opaque TCP: no protocol detection (linkerd opaque ports). */
-  readonly opaque?: boolean;
-  /** Default identity of the endpoints. */
-  readonly identity?: string;
-  /** The service's routes; absent = one default route to its endpoints. */
-  readonly routes?: ServiceRoutes;
-  /** Circuit breaking per endpoint; absent = none. */
-  readonly failureAccrual?: FailureAccrualSpec;
-}
+/** One service of the YAML file: discovery's static source type. */
+export type ServiceConfig = StaticService;
 
 /**
  * Where the local TLS identity comes from (linkerd identity env,

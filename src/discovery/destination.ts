@@ -18,14 +18,8 @@ import {
 import { formatTcpAddress } from "../api/net.ts";
 import type { ClientPolicy } from "../api/outbound.ts";
 import type { ServiceProfile } from "../api/profile.ts";
-import {
-  type ControlChannel,
-  controlChannel,
-  controlPlaneServices,
-  trustAnchorsPemOf,
-} from "../api/proto.ts";
+import { type ControlChannel, controlPlaneServices } from "../api/proto.ts";
 import type { BackoffSpec } from "../balance/backoff.ts";
-import type { Config } from "../config/config.ts";
 import { parseAuthority } from "../addr/mod.ts";
 import type { Logger } from "../log.ts";
 import { Watch } from "../svc/watch.ts";
@@ -436,38 +430,4 @@ export function serviceStateOf(
     ...(failureAccrual === undefined ? {} : { failureAccrual }),
     ...(profile?.opaque || policy?.opaque ? { opaque: true } : {}),
   };
-}
-
-/**
- * The control-plane discovery `config` asks for (`LINKERD2_PROXY_DESTINATION_SVC_ADDR`
- * and friends), or undefined when no Destination service is configured.
- */
-export function controlPlaneDiscoveryOf(
-  config: Config,
-  log?: Logger,
-): ControlPlaneDiscovery | undefined {
-  const cp = config.controlPlane;
-  if (cp?.destination === undefined) return undefined;
-  const trustAnchorsPem = trustAnchorsPemOf(config.identity);
-  return new ControlPlaneDiscovery({
-    destinationAddr: cp.destination.addr,
-    destinationChannel: controlChannel(cp.destination.addr, {
-      name: cp.destination.name,
-      trustAnchorsPem,
-    }),
-    policyAddr: cp.policy?.addr,
-    policyChannel: cp.policy === undefined
-      ? undefined
-      : controlChannel(cp.policy.addr, {
-        name: cp.policy.name,
-        trustAnchorsPem,
-      }),
-    contextToken: cp.destinationContext,
-    workload: cp.policyWorkload,
-    profileSuffixes: cp.profileSuffixes,
-    profileNetworks: cp.profileNetworks,
-    backoff: cp.backoff,
-    initialTimeoutMs: cp.streamInitialTimeoutMs,
-    log,
-  });
 }

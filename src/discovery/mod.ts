@@ -5,7 +5,6 @@
  *
  * @module
  */
-import type { FileConfig } from "../config/config.ts";
 import { normalizeAuthority } from "../addr/mod.ts";
 import { ResolveError } from "../errors.ts";
 import { Watch } from "../svc/watch.ts";
@@ -13,7 +12,7 @@ import { deepEqual } from "./_equal.ts";
 import type { ControlPlaneService } from "./destination.ts";
 import { DnsDiscovery, type DnsService, type LookupFn } from "./dns.ts";
 import type { Discovery, ServiceState } from "./resolve.ts";
-import { ConfigDiscovery } from "./static.ts";
+import { ConfigDiscovery, type StaticServices } from "./static.ts";
 
 export * from "./resolve.ts";
 export * from "./dns.ts";
@@ -44,7 +43,7 @@ export interface CompositeDiscoveryOptions {
   /** The config file source; disposed with this one. @default {a new ConfigDiscovery} */
   config?: ConfigDiscovery;
   /** The initial config file, applied at once (`update(file)`). @default {undefined} */
-  file?: FileConfig;
+  file?: StaticServices;
   /** Refresh interval of the DNS source it creates. @default {5000} */
   dnsRefreshMs?: number;
   /** Lookup function of the DNS source it creates. @default {node:dns lookup} */
@@ -146,7 +145,7 @@ export class CompositeDiscovery
   }
 
   /** Applies a new config file (`ConfigDiscovery.update`). */
-  update(config: FileConfig): Promise<void> {
+  update(config: StaticServices): Promise<void> {
     return this.config.update(config);
   }
 

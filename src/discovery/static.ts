@@ -5,16 +5,56 @@
  *
  * @module
  */
-import type {
-  EndpointConfig,
-  FileConfig,
-  ServiceConfig,
-} from "../config/config.ts";
+import type { FailureAccrualSpec } from "../balance/breaker.ts";
+import type { ServiceRoutes } from "../http/route/model.ts";
 import { formatSocketAddr, isIpAddr, normalizeAuthority } from "../addr/mod.ts";
 import { Watch } from "../svc/watch.ts";
 import { deepEqual } from "./_equal.ts";
 import { DnsDiscovery, type DnsName } from "./dns.ts";
-import type { EndpointMeta, ServiceState } from "./resolve.ts";
+import type {
+  EndpointMeta,
+  ServiceState,
+  UpstreamProtocol,
+} from "./resolve.ts";
+
+/** One endpoint of a configured service, as written in the file. */
+export interface StaticEndpoint {
+  /** "ip:port", "[v6]:port" or "host:port" (a DNS name resolved by discovery). */
+  readonly addr: string;
+  readonly host: string;
+  readonly port: number;
+  /** Expected TLS identity; the service's `identity` when the endpoint has none. */
+  readonly identity?: string;
+  readonly weight?: number;
+  /** The endpoint is a Petrel/linkerd proxy: HTTP/1 goes to it over HTTP/2 (`l5d-orig-proto`). */
+  readonly meshed?: boolean;
+}
+
+/** One service of the static source (a YAML `services` entry): a logical authority and its endpoints. */
+export interface StaticService {
+  /** The normalized logical authority, lower-case "host:port". */
+  readonly name: string;
+  readonly protocol: UpstreamProtocol;
+  readonly endpoints: readonly StaticEndpoint[];
+  /**
+   * "ip:port"s the service answers for (a ClusterIP): a connection
+   * redirected to one is routed to this service (sidecar mode).
+   */
+  readonly addresses?: readonly string[];
+  /** Connections to its `addresses` are opaque TCP: no protocol detection (linkerd opaque ports). */
+  readonly opaque?: boolean;
+  /** Default identity of the endpoints. */
+  readonly identity?: string;
+  /** The service's routes; absent = one default route to its endpoints. */
+  readonly routes?: ServiceRoutes;
+  /** Circuit breaking per endpoint; absent = none. */
+  readonly failureAccrual?: FailureAccrualSpec;
+}
+
+/** What the static source reads from a config file: its services. */
+export interface StaticServices {
+  readonly services: readonly StaticService[];
+}
 
 /** Options of `ConfigDiscovery`. */
 export interface ConfigDiscoveryOptions {
@@ -40,7 +80,7 @@ interface FollowedName {
 export class ConfigDiscovery implements Disposable {
   readonly #dns: DnsDiscovery;
   readonly #ownsDns: boolean;
-  #services = new Map<string, ServiceConfig>();
+  #services = new Map<string, StaticService>();
   /** A service's `addresses` ("ip:port") → its name. */
   #aliases = new Map<string, string>();
   readonly #watches = new Map<string, Watch<ServiceState>>();
@@ -59,7 +99,7 @@ export class ConfigDiscovery implements Disposable {
    * published before this returns; the promise settles once every newly
    * named endpoint host had its first DNS lookup (see `settled()`).
    */
-  update(config: FileConfig): Promise<void> {
+  update(config: StaticServices): Promise<void> {
     if (this.#disposed) throw new TypeError("ConfigDiscovery is disposed");
     const next = new Map(config.services.map((s) => [s.name, s]));
     const hosts = new Set<string>();
@@ -170,10 +210,10 @@ export class ConfigDiscovery implements Disposable {
     };
   }
 
-  #stateOf(svc: ServiceConfig): ServiceState {
+  #stateOf(svc: StaticService): ServiceState {
     const endpoints: EndpointMeta[] = [];
     const seen = new Set<string>();
-    const add = (ep: EndpointConfig, host: string) => {
+    const add = (ep: StaticEndpoint, host: string) => {
       const addr = formatSocketAddr({ host, port: ep.port });
       if (seen.has(addr)) return;
       seen.add(addr);

@@ -18,12 +18,7 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { timestampMs } from "../api/duration.ts";
 import type { CertifyRequest, CertifyResponse } from "../api/identity.ts";
-import {
-  controlChannel,
-  controlPlaneServices,
-  trustAnchorsPemOf,
-} from "../api/proto.ts";
-import type { Config } from "../config/config.ts";
+import { controlPlaneServices } from "../api/proto.ts";
 import type { Logger } from "../log.ts";
 import {
   certificateSans,
@@ -350,38 +345,4 @@ async function writeAtomic(
     await Deno.remove(tmp).catch(() => {});
     throw err;
   }
-}
-
-/**
- * The certifier `config` asks for (`LINKERD2_PROXY_IDENTITY_SVC_ADDR` with
- * the token file, local name and identity directory), started; undefined
- * when no identity service is configured.
- */
-export function startCertifierOf(
-  config: Config,
-  log?: Logger,
-): IdentityCertifier | undefined {
-  const cp = config.controlPlane;
-  const svc = cp?.identity;
-  const id = config.identity;
-  if (
-    cp === undefined || svc === undefined || id?.dir === undefined ||
-    id.localName === undefined || cp.identityTokenFile === undefined
-  ) {
-    return undefined;
-  }
-  const trustAnchorsPem = trustAnchorsPemOf(id);
-  const channel = controlChannel(svc.addr, { name: svc.name, trustAnchorsPem });
-  return new IdentityCertifier({
-    addr: svc.addr,
-    localName: id.localName,
-    tokenFile: cp.identityTokenFile,
-    dir: id.dir,
-    trustAnchorsPem,
-    minRefreshMs: cp.identityMinRefreshMs,
-    maxRefreshMs: cp.identityMaxRefreshMs,
-    credentials: channel.credentials,
-    channelOptions: channel.options,
-    log,
-  });
 }
