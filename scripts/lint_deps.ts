@@ -25,7 +25,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["http"], // message type, HTTP/1 and HTTP/2 codecs, routes, retries, timeouts
   ["metrics", "access_log"], // Prometheus families, the access log
   ["api"], // linkerd2-proxy-api wire types and their conversion
-  ["discovery", "identity"], // control-plane clients, YAML and DNS sources
+  ["discovery", "identity_client"], // control-plane clients, YAML and DNS sources
   ["outbound", "inbound"], // the two proxy stacks
   ["admin"], // the admin server and dashboard
   ["config"], // env + YAML → Config (maps onto each subsystem's own type)

@@ -13,7 +13,7 @@ import { watchConfigFile } from "./config/watch.ts";
 import { CompositeDiscovery } from "./discovery/mod.ts";
 import { controlChannel, trustAnchorsPemOf } from "./api/proto.ts";
 import { ControlPlaneDiscovery } from "./discovery/destination.ts";
-import { IdentityCertifier } from "./identity/certify.ts";
+import { IdentityCertifier } from "./identity_client/certify.ts";
 import { startInboundListener } from "./inbound/listener.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { ProxyMetrics } from "./metrics/registry.ts";

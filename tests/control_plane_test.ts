@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import { controlChannel, PROTO_DIR } from "../src/api/proto.ts";
-import { IdentityCertifier } from "../src/identity/certify.ts";
+import { IdentityCertifier } from "../src/identity_client/certify.ts";
 import {
   type Backend,
   startH2Backend,

@@ -9,8 +9,8 @@
  * so a caller refuses the certificate rather than guessing (linkerd reads
  * the SANs with `x509-parser`, whose errors fail the identity check).
  *
- * The counterpart of the encoder in `src/identity/_der.ts`; kept here so
- * that `tls/` does not import from `identity/`.
+ * The counterpart of the encoder in `src/identity_client/_der.ts`; kept here so
+ * that `tls/` does not import from `identity_client/`.
  *
  * @module
  */

@@ -11,7 +11,7 @@ import {
   set,
   tlv,
   utf8String,
-} from "../identity/_der.ts";
+} from "../identity_client/_der.ts";
 import { makePki, meshIdentity } from "../../tests/support/certs.ts";
 import { readElement, readSubjectAltNames } from "./_der_read.ts";
 

@@ -26,7 +26,7 @@ import {
   derToPem,
   generateLocalKey,
   privateKeyPem,
-} from "../../src/identity/csr.ts";
+} from "../../src/identity_client/csr.ts";
 
 /** One endpoint as a test describes it. */
 export interface TestEndpoint {
