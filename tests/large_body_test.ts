@@ -47,8 +47,7 @@ Deno.test("h2: 1 GiB upload and download through Petrel keep its RSS under 200 M
 
     // Download with curl (nghttp2, an independent HTTP/2 implementation):
     // count what arrives. curl sends GOAWAY when it closes its connection
-    // after this flow-controlled download: Deno's nghttp2 used to abort the
-    // whole process on that (goaway_guard.ts), which the request below checks.
+    // after this flow-controlled download: Petrel must keep serving.
     const rssAfterUpload = maxRss;
     const dl = await run("curl", [
       "-sS",

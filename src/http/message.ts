@@ -1,10 +1,10 @@
 /**
- * Petrel's HTTP message envelope, shared by the HTTP/1 codec, the HTTP/2
- * adapters and every layer of the stack (linkerd's `http::Request` plus
+ * Petrel's HTTP message envelope, shared by the HTTP/1 and HTTP/2 codecs
+ * and every layer of the stack (linkerd's `http::Request` plus
  * `http::Extensions`).
  *
- * Headers are a plain object of lower-case names (no pseudo-headers), which is
- * what `node:http2` takes and gives, so the HTTP/2 path copies nothing.
+ * Headers are a plain object of lower-case names (no pseudo-headers), which
+ * the HTTP/2 codec decodes into and encodes from directly.
  * Bodies are push streams with explicit flow control: `pause()`/`resume()`
  * map directly onto socket and HTTP/2 stream backpressure, so a slow reader
  * slows the writer and nothing is buffered without bound.

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
-import http2 from "node:http2";
 import net from "node:net";
 import { causeOf, ConnectTimeoutError, EndpointIoError } from "../errors.ts";
-import { guardGoaway } from "../http/h2/goaway_guard.ts";
+import { H2CodecClient } from "../http/h2/codec_client.ts";
+import { H2Conn, statusHead } from "../http/h2/conn.ts";
+import { ErrorCode } from "../http/h2/frame.ts";
+import { bytesBody, readBody } from "../http/message.ts";
 import {
   makePki,
   meshIdentity,
@@ -220,72 +222,65 @@ Deno.test("connectTls() times out a handshake that never completes", async () =>
   }
 });
 
-Deno.test("guardGoaway() intercepts a server's GOAWAY on a TLS socket before node:http2 sees it", async () => {
+Deno.test("H2CodecClient on a connectTls() socket: a server's GOAWAY after the answer retires the connection, the next request opens a new one", async () => {
   await using pki = await makePki();
   const serverId = await fixedIdentity(await pki.issue(SERVER), pki.anchorFile);
   const client = await fixedIdentity(await pki.issue(CLIENT), pki.anchorFile);
   const terminator = new TlsTerminator({ identity: serverId });
-  const h2 = http2.createServer();
-  const sessions = new Set<http2.ServerHttp2Session>();
-  h2.on("session", (s: http2.ServerHttp2Session) => {
-    sessions.add(s);
-    s.on("error", () => {});
-  });
-  h2.on("stream", (stream: http2.ServerHttp2Stream) => {
-    stream.on("error", () => {});
-    stream.respond({ ":status": 200 });
-    stream.end("hello");
-    // After the answer: GOAWAY, last stream 1, code ENHANCE_YOUR_CALM.
-    stream.session?.goaway(11, 1);
-  });
   const sockets = new Set<net.Socket>();
+  const conns: H2Conn[] = [];
   const server = net.createServer((raw) => {
     sockets.add(raw);
     raw.on("error", () => {});
     terminator.accept(raw, new Uint8Array(0)).then((a) => {
       sockets.add(a.socket);
-      a.socket.on("error", () => {});
-      h2.emit("connection", a.socket);
+      const conn = new H2Conn(a.socket, "server");
+      conns.push(conn);
+      conn.onStream = (stream) => {
+        conn.sendHeaders(stream, statusHead(200), false);
+        conn.sendBody(stream, bytesBody("hello"));
+        // After the answer: GOAWAY, last stream 1, code ENHANCE_YOUR_CALM.
+        setTimeout(() => conn.close(ErrorCode.ENHANCE_YOUR_CALM), 20);
+      };
+      a.socket.resume();
     }, () => {});
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   const port = (server.address() as net.AddressInfo).port;
-  const socket = await connectTls("127.0.0.1", port, {
-    serverId: SERVER,
-    identity: client,
-    alpn: ["h2"],
+  const c = new H2CodecClient(`127.0.0.1:${port}`, {
+    connect: () =>
+      connectTls("127.0.0.1", port, {
+        serverId: SERVER,
+        identity: client,
+        alpn: ["h2"],
+      }),
   });
-  const seen: [number, number][] = [];
-  guardGoaway(socket, {
-    preface: false,
-    onGoaway: (last, code) => seen.push([last, code]),
-  });
-  const session = http2.connect(`http://127.0.0.1:${port}`, {
-    createConnection: () => socket,
-  });
-  let sessionSawGoaway = false;
-  session.on("goaway", () => sessionSawGoaway = true);
-  session.on("error", () => {});
-  try {
-    const body = await new Promise<string>((resolve, reject) => {
-      const req = session.request({ ":path": "/" });
-      let text = "";
-      req.on("data", (d) => text += d);
-      req.on("end", () => resolve(text));
-      req.on("error", reject);
-      req.end();
+  const get = async () => {
+    const r = await c.request({
+      method: "GET",
+      scheme: "https",
+      authority: "server.test",
+      path: "/",
+      version: "HTTP/2",
+      headers: {},
+      body: null,
+      ext: {},
     });
-    assert.equal(body, "hello");
+    return new TextDecoder().decode((await readBody(r.body)).bytes);
+  };
+  try {
+    assert.equal(await get(), "hello");
     const start = Date.now();
-    while (seen.length === 0 && Date.now() - start < 3000) {
+    while (c.connected && Date.now() - start < 3000) {
       await new Promise((r) => setTimeout(r, 10));
     }
-    assert.deepEqual(seen, [[1, 11]]);
-    assert.equal(sessionSawGoaway, false);
+    assert.equal(c.connected, false, "GOAWAY retired the connection");
+    assert.equal(await get(), "hello");
+    assert.equal(conns.length, 2);
   } finally {
-    session.destroy();
-    for (const s of sessions) s.destroy();
+    c.destroy();
     for (const s of sockets) s.destroy();
+    await Promise.all(conns.map((x) => x.closed));
     await new Promise<void>((r) => server.close(() => r()));
   }
 });

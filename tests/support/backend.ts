@@ -684,7 +684,7 @@ function h2Write(
   // Resolves when the write completed (which also paces the writer). A
   // caller's later end() then never races a write still in progress: Deno's
   // Http2Stream.end() takes a shortcut in that case that can drop the tail
-  // of the body (see src/http/h2/stream.ts pipeBodyToStream).
+  // of the body.
   return new Promise((resolve, reject) => {
     if (stream.destroyed) {
       reject(new Error("stream closed"));

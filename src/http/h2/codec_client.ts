@@ -1,8 +1,6 @@
 /**
  * The HTTP/2 client side on Petrel's own codec (conn.ts): one multiplexed
- * connection per endpoint, with the same surface as the `node:http2`
- * adapter (client.ts) so the two are interchangeable (linkerd
- * `phttp/h2.rs`, hyper's h2 client).
+ * connection per endpoint (linkerd `phttp/h2.rs`, hyper's h2 client).
  *
  * @module
  */
@@ -151,8 +149,8 @@ export interface H2CodecClientOptions extends H2ConnOptions {
 }
 
 /**
- * A lazily connected, reconnecting HTTP/2 client for one endpoint, with the
- * same surface as the `node:http2` {@linkcode H2Client} it replaces.
+ * A lazily connected, reconnecting HTTP/2 client for one endpoint (hyper
+ * h2 client).
  */
 export class H2CodecClient {
   readonly #addr: string;

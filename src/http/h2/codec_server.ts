@@ -1,8 +1,7 @@
 /**
  * The HTTP/2 server side on Petrel's own codec (conn.ts): every stream of
- * an accepted connection becomes one `HttpRequest` for the `HttpService`,
- * exactly as the `node:http2` adapter (server.ts) builds them, so the two
- * are interchangeable (linkerd `phttp/server.rs`, h2).
+ * an accepted connection becomes one `HttpRequest` for the `HttpService`
+ * (linkerd `phttp/server.rs`, h2).
  *
  * @module
  */
@@ -147,8 +146,8 @@ function fail(
 }
 
 /**
- * Serves HTTP/2 connections handed over after protocol detection, with the
- * same surface as the `node:http2` {@linkcode H2Server} it replaces.
+ * Serves HTTP/2 connections handed over after protocol detection, drained
+ * or closed together (hyper h2 server).
  */
 export class H2CodecServer {
   readonly #service: HttpService;
