@@ -60,3 +60,18 @@ Deno.test("readProject() reads src/ without tests", async () => {
   assert.ok(files.has("src/app.ts"));
   assert.ok(![...files.keys()].some((p) => p.endsWith("_test.ts")));
 });
+
+Deno.test("the project's own imports all go down the layers", async () => {
+  const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+  const { violations, unknown } = checkImports(await readProject(root));
+  assert.deepEqual(unknown, []);
+  assert.deepEqual(
+    violations.map((v) => `${v.file}:${v.line} ${v.from}→${v.to}`),
+    [],
+  );
+  // Every unit of LAYERS exists, so the declared order is not stale.
+  const units = new Set(
+    [...(await readProject(root)).keys()].map((p) => unitOf(p)),
+  );
+  assert.deepEqual(LAYERS.flat().filter((u) => !units.has(u)), []);
+});
