@@ -41,6 +41,9 @@ services:
 const ENV = {
   LINKERD2_PROXY_OUTBOUND_LISTEN_ADDRS: "127.0.0.1:4140,[::1]:4140",
   LINKERD2_PROXY_OUTBOUND_DETECT_TIMEOUT: "500ms",
+  // The inbound side of the pod: the app listens on 127.0.0.1:8080.
+  LINKERD2_PROXY_INBOUND_LISTEN_ADDR: "0.0.0.0:4143",
+  PETREL_INBOUND_APP_PORT: "8080",
 };
 
 /** Sum of the samples of `name` whose labels contain every `labels` text. */
@@ -103,6 +106,11 @@ Deno.test({
       ...args,
     ]);
 
+  // The application itself, inside the pod.
+  await pod.startServers(pod.app, [
+    { kind: "http", host: "127.0.0.1", port: 8080 },
+    { kind: "http", host: pod.appIp, port: 4190 },
+  ]);
   let petrel: PodPetrel = await pod.startPetrel(YAML, ENV);
 
   await t.step(
@@ -287,6 +295,20 @@ Deno.test({
       assert.equal(ignored.servedBy, `${r2}:9090`);
       const m = await petrel.admin("/metrics");
       assert.equal(metric(m, "tcp_open_total", 'peer="src"'), before);
+    },
+  );
+
+  await t.step(
+    "inbound (harness): the remote's connections to the pod go through Petrel's inbound listener, 4190 does not",
+    async () => {
+      const curlRemote = (url: string) =>
+        pod.run(pod.remote, "curl", ["-sS", "--noproxy", "*", "-m", "10", url]);
+      // The app listens on 127.0.0.1 only: from another namespace the one
+      // way in is PREROUTING's redirect to Petrel's inbound listener.
+      const app = served(await curlRemote(`http://${pod.appIp}:8080/in`));
+      assert.equal(app.servedBy, "127.0.0.1:8080");
+      const ignored = served(await curlRemote(`http://${pod.appIp}:4190/`));
+      assert.equal(ignored.servedBy, `${pod.appIp}:4190`);
     },
   );
 

@@ -279,13 +279,21 @@ export class Pod implements AsyncDisposable {
   }
 
   /** Starts `pod_remote.ts` in the remote namespace with these servers. */
-  async startRemote(servers: RemoteServer[]): Promise<Peer> {
+  startRemote(servers: RemoteServer[]): Promise<Peer> {
+    return this.startServers(this.remote, servers);
+  }
+
+  /**
+   * Starts `pod_remote.ts` in `ns` with these servers (in the app
+   * namespace: the application behind Petrel's inbound listener).
+   */
+  async startServers(ns: string, servers: RemoteServer[]): Promise<Peer> {
     const args = ["run", "-A", `${REPO_DIR}tests/support/pod_remote.ts`];
     if (servers.some((s) => s.kind === "https")) {
       args.push(`--cert-dir=${await this.#remoteCert()}`);
     }
     return this.startPeer(
-      this.remote,
+      ns,
       Deno.execPath(),
       [...args, JSON.stringify(servers)],
       { cwd: REPO_DIR },
