@@ -20,9 +20,9 @@
  *   service time of one request for a serial application, the time per
  *   request (1 / throughput) of a saturated concurrent one.
  *
- * The expected latency of one more request is `svc × (inflight' + 1)`, where
- * `inflight'` is the reported count plus the requests this client sent
- * since the report (and never below its own count in flight).
+ * The expected latency of one more request is `svc × (n + 1)`, where
+ * `n = max(inflight + requests this client sent since the report, own in
+ * flight)`.
  *
  * @module
  */
@@ -109,7 +109,7 @@ export const DEFAULT_PEER_LOAD = Object.freeze({
  * import { InboundLoad } from "./peer_load.ts";
  * const load = new InboundLoad();
  * const rif = load.start(); // 1: this request, in flight
- * load.finish(rif, 8); // "inflight=0;svc=8ms" (8 ms at 1 in flight)
+ * load.finish(rif, 0, 8); // "inflight=0;svc=8ms" (8 ms at 1 in flight)
  * ```
  */
 export class InboundLoad {
@@ -137,12 +137,12 @@ export class InboundLoad {
   }
 
   /**
-   * Its response head is back after `latencyMs` (or it failed): records
-   * the sample and returns the header value to send.
+   * Its response head is back (or it failed) at `nowMs`, having started at
+   * `startMs`: records the sample and returns the header value to send.
    */
-  finish(rifAtStart: number, latencyMs: number): string {
+  finish(rifAtStart: number, startMs: number, nowMs: number): string {
     this.#inflight--;
-    const sample = Math.max(0, latencyMs) / Math.max(1, rifAtStart);
+    const sample = Math.max(0, nowMs - startMs) / Math.max(1, rifAtStart);
     const s = this.#svcMs;
     this.#svcMs = s < 0 ? sample : s + this.#alpha * (sample - s);
     return formatPeerLoad(this.#inflight, this.#svcMs);
@@ -158,6 +158,8 @@ export interface PeerLoadOptions {
    * @default {DEFAULT_PEER_LOAD.staleMs}
    */
   staleMs?: number;
+  /** Shared by the endpoints of one pool. @default {none: no guess for new endpoints} */
+  pool?: PeerLoadPool | undefined;
 }
 
 /** Something with linkerd's load (the fallback): a Peak-EWMA. */
@@ -166,8 +168,30 @@ export interface FallbackLoad {
 }
 
 /**
+ * What the endpoints of one pool share: an EWMA of the latencies they
+ * report, the guess for a Petrel endpoint that has not answered yet.
+ */
+export class PeerLoadPool {
+  #svcMs = -1;
+
+  /** The reference latency (−1 before any report). */
+  get svcMs(): number {
+    return this.#svcMs;
+  }
+
+  /** @internal */
+  sample(svcMs: number): void {
+    const s = this.#svcMs;
+    this.#svcMs = s < 0 ? svcMs : s + 0.1 * (svcMs - s);
+  }
+}
+
+/**
  * The client side, one per endpoint: the latest report and the requests
  * sent since, turned into the expected latency of one more request.
+ * Until the endpoint's first response it is assumed as loaded as the
+ * pool's reporting endpoints (when there are any); when its first response
+ * carries no report it is a non-Petrel peer and Peak-EWMA decides.
  *
  * @example A report, then a request sent
  * ```ts
@@ -180,6 +204,8 @@ export interface FallbackLoad {
  */
 export class PeerLoad {
   readonly #staleMs: number;
+  readonly #pool: PeerLoadPool | undefined;
+  #mode: "unknown" | "reporting" | "silent" = "unknown";
   #inflight = 0;
   #svcMs = 0;
   #atMs = -Infinity;
@@ -187,6 +213,7 @@ export class PeerLoad {
 
   constructor(opts: PeerLoadOptions = {}) {
     this.#staleMs = opts.staleMs ?? DEFAULT_PEER_LOAD.staleMs;
+    this.#pool = opts.pool;
   }
 
   /** Whether a report fresh at `nowMs` exists. */
@@ -199,22 +226,35 @@ export class PeerLoad {
     this.#sentSince++;
   }
 
+  /** A response head arrived (after its report, if it had one). */
+  answered(): void {
+    if (this.#mode === "unknown") this.#mode = "silent";
+  }
+
   /** A response carried `r` (at `nowMs`). */
   report(r: PeerLoadReport, nowMs: number): void {
+    this.#mode = "reporting";
     this.#inflight = r.inflight;
     this.#svcMs = r.svcMs;
     this.#atMs = nowMs;
     this.#sentSince = 0;
+    this.#pool?.sample(r.svcMs);
   }
 
   /**
    * The cost of one more request: with a fresh report,
-   * `svc × (max(inflight + sent since, own in flight) + 1)`; else the
-   * fallback's (Peak-EWMA) load.
+   * `svc × (n + 1)`, n = max(inflight + sent since, own in flight); before the first response, the pool's reference latency ×
+   * (own in flight + 1); else the fallback's (Peak-EWMA) load.
    */
   load(nowMs: number, ownInFlight: number, fallback: FallbackLoad): number {
-    if (nowMs - this.#atMs > this.#staleMs) return fallback.load(nowMs);
-    const rif = Math.max(this.#inflight + this.#sentSince, ownInFlight);
-    return this.#svcMs * (rif + 1);
+    if (nowMs - this.#atMs <= this.#staleMs) {
+      const n = Math.max(this.#inflight + this.#sentSince, ownInFlight);
+      return this.#svcMs * (n + 1);
+    }
+    if (this.#mode === "unknown") {
+      const ref = this.#pool?.svcMs ?? -1;
+      if (ref >= 0) return ref * (ownInFlight + 1);
+    }
+    return fallback.load(nowMs);
   }
 }

@@ -28,7 +28,12 @@ import {
   type PeakEwmaHandle,
   type PeakEwmaOptions,
 } from "./peak_ewma.ts";
-import { parsePeerLoad, PeerLoad, type PeerLoadOptions } from "./peer_load.ts";
+import {
+  parsePeerLoad,
+  PeerLoad,
+  type PeerLoadOptions,
+  PeerLoadPool,
+} from "./peer_load.ts";
 
 /** Peak-EWMA parameters of every endpoint (see {@linkcode PeakEwmaOptions}). */
 export type EwmaOptions = Omit<PeakEwmaOptions, "now">;
@@ -287,6 +292,7 @@ export class PoolEndpoint<S extends PoolService, M> {
 
   /** @internal A response arrived: the endpoint is reachable after all. */
   responded(): void {
+    this.#peer?.answered();
     if (this.#conn !== "failed" || this.#state === REMOVED) return;
     if (this.#timer !== undefined) {
       this.#pool.clock.clearTimeout(this.#timer);
@@ -520,7 +526,8 @@ export class P2cPool<S extends PoolService, M> implements Disposable {
     const random = this.#random = opts.random ?? Math.random;
     this.#ewma = opts.ewma ?? DEFAULT_EWMA;
     this.#scanBelow = opts.scanBelow ?? 0;
-    this.#peerLoad = opts.peerLoad;
+    this.#peerLoad = opts.peerLoad &&
+      { ...opts.peerLoad, pool: opts.peerLoad.pool ?? new PeerLoadPool() };
     this.#onReady = opts.onReady;
     this.#onStateChange = opts.onStateChange;
     this.#metrics = opts.metrics;

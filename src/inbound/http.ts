@@ -16,8 +16,10 @@ import { H2CodecClient } from "../http/h2/codec_client.ts";
 import { L5D_PROXY_CONNECTION, L5D_PROXY_ERROR } from "../http/headers.ts";
 import {
   downgradeRequest,
+  L5D_ORIG_PROTO,
   markDowngradedResponse,
 } from "../http/orig_proto.ts";
+import { InboundLoad, PEER_LOAD_HEADER } from "../balance/peer_load.ts";
 import type {
   HeaderMap,
   HttpRequest,
@@ -58,6 +60,8 @@ export class InboundHttp implements Disposable {
   readonly #info: boolean;
   readonly #log: Log;
   readonly #accessLog: AccessLog | undefined;
+  /** The application's load, reported to meshed peers (balance/peer_load.ts). */
+  readonly #load = new InboundLoad();
   /** The service for connections without a verified identity. */
   readonly anonymous: HttpService;
 
@@ -90,6 +94,7 @@ export class InboundHttp implements Disposable {
   forClient(clientId: string | undefined): HttpService {
     const h1 = this.#h1;
     const h2 = this.#h2;
+    const load = this.#load;
     const rescue = (req: HttpRequest, err: unknown): HttpResponse => {
       if (req.version === "HTTP/2" && err instanceof StreamResetError) {
         throw err;
@@ -107,6 +112,9 @@ export class InboundHttp implements Disposable {
       const headers = req.headers;
       if (headers[L5D_CLIENT_ID] !== undefined) delete headers[L5D_CLIENT_ID];
       if (clientId !== undefined) headers[L5D_CLIENT_ID] = clientId;
+      // A meshed peer (client identity, or the peer's orig-proto upgrade) gets the load report.
+      const meshed = clientId !== undefined ||
+        headers[L5D_ORIG_PROTO] !== undefined;
       // HTTP/1 carried over HTTP/2 by the peer proxy goes back to HTTP/1.
       const orig = downgradeRequest(req);
       const client = req.version === "HTTP/2" && !req.ext.upgrade ? h2 : h1;
@@ -117,6 +125,7 @@ export class InboundHttp implements Disposable {
         p = Promise.reject(err);
       }
       p = p.catch((err) => rescue(req, err));
+      if (meshed) p = reportLoad(p, load);
       return orig === undefined
         ? p
         : p.then((rsp) => markDowngradedResponse(rsp, orig));
@@ -172,4 +181,24 @@ export class InboundHttp implements Disposable {
     this.#h1.close();
     this.#h2.close();
   }
+}
+
+/**
+ * Counts a meshed request in flight at the application until its response
+ * head, and stamps the load on that response (`l5d-petrel-load`, which the
+ * peer's outbound removes; Petrel's own, not linkerd's).
+ */
+function reportLoad(
+  p: Promise<HttpResponse>,
+  load: InboundLoad,
+): Promise<HttpResponse> {
+  const rif = load.start();
+  const t0 = performance.now();
+  return p.then((rsp) => {
+    rsp.headers[PEER_LOAD_HEADER] = load.finish(rif, t0, performance.now());
+    return rsp;
+  }, (err) => {
+    load.finish(rif, t0, performance.now());
+    throw err;
+  });
 }

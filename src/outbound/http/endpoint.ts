@@ -9,6 +9,7 @@
 import net from "node:net";
 import type { Outcome } from "../../balance/breaker.ts";
 import type { PoolService } from "../../balance/pool.ts";
+import { PEER_LOAD_HEADER } from "../../balance/peer_load.ts";
 import type {
   EndpointMeta,
   UpstreamProtocol,
@@ -61,6 +62,8 @@ export interface EndpointHooks {
    * endpoint (linkerd `BroadcastClassification`).
    */
   classified(outcome: Outcome): void;
+  /** The response carried the peer proxy's load report (`l5d-petrel-load`). */
+  peerLoad?(value: string): void;
 }
 
 /** An endpoint's service plus what the balancer reads from it. */
@@ -283,6 +286,7 @@ class Endpoint implements HttpEndpoint {
     return this.#request(req).then(
       (rsp) => {
         this.#pending--;
+        takePeerLoad(rsp, hooks);
         // response_total/latency once both the class and the first frame are known.
         let cls: ResponseClass | undefined;
         let latencyMs = -1;
@@ -333,6 +337,21 @@ class Endpoint implements HttpEndpoint {
     this.#h1?.close();
     this.#h2?.close();
   }
+}
+
+/**
+ * Removes the peer Petrel's load report from a response, so it never
+ * reaches the client application, and hands it to the balancer
+ * (`balance/peer_load.ts`; not in linkerd).
+ */
+function takePeerLoad(
+  rsp: HttpResponse,
+  hooks: EndpointHooks | undefined,
+): void {
+  const v = rsp.headers[PEER_LOAD_HEADER];
+  if (v === undefined) return;
+  delete rsp.headers[PEER_LOAD_HEADER];
+  if (typeof v === "string") hooks?.peerLoad?.(v);
 }
 
 /** Wraps `body` to call `fn` once at its first frame, end, error or cancel. */
