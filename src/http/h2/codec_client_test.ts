@@ -340,6 +340,9 @@ Deno.test("H2CodecClient: 1xx skipped, trailers-only response, abort resets with
     );
     await assert.rejects(p, (e) => e instanceof Error);
     assert.equal(c.connected, false);
+    // GOAWAY before the close (hyper's keep-alive timeout).
+    await waitFor(() => goawayCode(srv.frames) !== undefined, "GOAWAY");
+    assert.equal(goawayCode(srv.frames), ErrorCode.NO_ERROR);
     c.destroy();
   }
 });

@@ -1627,8 +1627,10 @@ export class H2Conn {
       this.#writer.ping(KEEPALIVE_PING, false);
       this.#keepAliveTimer = this.#timer(this.#keepAliveTimeoutMs, () => {
         this.#keepAliveTimer = undefined;
-        this.#closeError ??= new Error("keep-alive PING timed out");
-        this.#socket.destroy();
+        // GOAWAY first, then close (hyper: abrupt_shutdown(NO_ERROR)).
+        this.#connectionError(
+          new ConnError(ErrorCode.NO_ERROR, "keep-alive PING timed out"),
+        );
       });
     });
   }

@@ -429,6 +429,54 @@ Deno.test("H2Conn: a busy connection whose client cancels a burst of streams is 
   assert.ok(!p.frames.some((f) => f.type === FrameType.GOAWAY));
 });
 
+Deno.test("H2Conn keep-alive: a peer that never answers the PING gets GOAWAY, then the connection closes", async () => {
+  await using srv = await startServer(ok, {
+    keepAliveIntervalMs: 30,
+    keepAliveTimeoutMs: 60,
+  });
+  await using p = await RawPeer.connect(srv.port);
+  const ping = await p.until(
+    (f) => f.type === FrameType.PING && f.flags === 0,
+    "keep-alive PING",
+  );
+  const [last, code] = await p.goaway();
+  assert.equal(code, ErrorCode.NO_ERROR);
+  assert.equal(last, 0);
+  assert.ok(
+    p.frames.indexOf(ping) <
+      p.frames.findIndex((f) => f.type === FrameType.GOAWAY),
+  );
+  await waitFor(() => p.ended || p.closed, "close after GOAWAY");
+});
+
+Deno.test("H2Conn keep-alive: PINGs answered keep the connection open", async () => {
+  await using srv = await startServer(ok, {
+    keepAliveIntervalMs: 20,
+    keepAliveTimeoutMs: 200,
+  });
+  await using p = await RawPeer.connect(srv.port);
+  const seenPings = new Set<unknown>();
+  let acked = 0;
+  await waitFor(
+    () => {
+      for (const f of p.frames) {
+        if (f.type === FrameType.PING && f.flags === 0 && !seenPings.has(f)) {
+          seenPings.add(f);
+          p.w.ping(f.payload, true);
+          p.w.flush();
+          acked++;
+        }
+      }
+      return acked >= 5;
+    },
+    "five keep-alive PINGs",
+    5000,
+  );
+  p.request(1);
+  p.w.flush();
+  await waitFor(() => p.data(1).ended, "response");
+  assert.ok(!p.frames.some((f) => f.type === FrameType.GOAWAY));
+});
 Deno.test("H2Conn: CONTINUATION flood and control-frame floods get ENHANCE_YOUR_CALM", async () => {
   let calls = 0;
   await using srv = await startServer(() => (calls++, ok()), {
