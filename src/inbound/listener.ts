@@ -5,6 +5,15 @@
  * application (linkerd `linkerd/app/inbound`: `DetectTls`, `direct`,
  * `http/server.rs`, the policy's authorization).
  *
+ * Each connection's target is its original destination port (the app is
+ * reached on `127.0.0.1:<port>`, as linkerd connects), or one fixed
+ * application port outside Kubernetes (`PETREL_INBOUND_APP_PORT`). The
+ * port's policy (`policy_watch.ts`) says whether to detect the protocol
+ * (opaque ports are forwarded at once: a server-first protocol works) and
+ * who may connect; HTTP requests are authorized one by one (`authz.ts`).
+ * Connections made to the inbound port itself (not redirected) must carry
+ * linkerd's transport header over mTLS (linkerd inbound `direct`).
+ *
  * Default address 0.0.0.0:4143 (`LINKERD2_PROXY_INBOUND_LISTEN_ADDR`).
  *
  * @module
@@ -24,15 +33,21 @@ import {
 } from "../transport/transport_header.ts";
 import { forwardTcp, listen } from "../transport/opaque.ts";
 import { detect, type Detection } from "../transport/detect.ts";
-import { InboundHttp } from "./http.ts";
-import {
-  authorize,
-  type ConnectionAuth,
-  type Decision,
-  type DenyReason,
-  type InboundPolicy,
-} from "./policy.ts";
+import type { OrigDst } from "../transport/orig_dst.ts";
+import type { TransportHeader } from "../transport/transport_header.ts";
 import type { Log } from "../log.ts";
+import type { Watch } from "../svc/watch.ts";
+import { newHttpPolicy } from "./authz.ts";
+import { InboundHttp } from "./http.ts";
+import type { InboundAuthzMetrics } from "./metrics.ts";
+import { authorize, type DenyReason, type InboundPolicy } from "./policy.ts";
+import { InboundPolicyStore } from "./policy_watch.ts";
+import {
+  type ConnTls,
+  defaultPolicy,
+  isAuthorized,
+  type ServerPolicy,
+} from "./server_policy.ts";
 
 /** linkerd's default inbound listen address. */
 export const DEFAULT_INBOUND_LISTEN_ADDR = "0.0.0.0:4143";
@@ -49,10 +64,22 @@ export interface InboundListenerOptions {
   listenAddr?: string;
   /** The local application's host. @default {"127.0.0.1"} */
   appHost?: string;
-  /** The local application's port. */
-  appPort: number;
-  /** The default policy. @default {"all-unauthenticated"} */
+  /**
+   * One application port for every connection (outside Kubernetes);
+   * absent = each connection's original destination port.
+   */
+  appPort?: number | undefined;
+  /** The default policy, when no `store` is given. @default {"all-unauthenticated"} */
   policy?: InboundPolicy;
+  /** The per-port policies; default: `policy` on every port. */
+  store?: InboundPolicyStore | undefined;
+  /**
+   * The original destination of an accepted socket (`originalDst` from
+   * `transport/orig_dst.ts`); absent = none known.
+   */
+  origDst?: ((socket: net.Socket) => OrigDst | undefined) | undefined;
+  /** Connections wait for this before they are served (the first certificate). */
+  ready?: Promise<unknown> | undefined;
   /** The local identity; without it TLS connections are refused. */
   identity?: LocalIdentity | undefined;
   /** Protocol detection (TLS, then HTTP inside) gives up after this long. @default {10000} */
@@ -70,6 +97,8 @@ export interface InboundListenerOptions {
   };
   log: Log;
   observer?: InboundObserver | undefined;
+  /** The authorization counters; absent = not counted. */
+  metrics?: InboundAuthzMetrics | undefined;
   /** One access-log line per HTTP request (`LINKERD2_PROXY_ACCESS_LOG`); absent = off. */
   accessLog?: import("../access_log.ts").AccessLog | undefined;
 }
@@ -86,31 +115,56 @@ export interface InboundListener {
   close(): void;
 }
 
+/** Where one accepted connection goes and what the policy knows of it. */
+interface Target {
+  /** The application port. */
+  readonly port: number;
+  /** The original destination "ip:port" (metrics' `target_addr`). */
+  readonly targetAddr: string;
+  readonly policy: Watch<ServerPolicy>;
+  readonly clientIp: string;
+  readonly clientAddr: string;
+}
+
 /** Starts the inbound proxy's listener (linkerd `Inbound::serve`). */
 export async function startInboundListener(
   opts: InboundListenerOptions,
 ): Promise<InboundListener> {
   const detectTimeoutMs = Math.min(opts.detectTimeoutMs ?? 10_000, 2 ** 31 - 1);
-  const policy = opts.policy ?? "all-unauthenticated";
+  const policyName = opts.policy ?? "all-unauthenticated";
   const appHost = opts.appHost ?? "127.0.0.1";
   const log = opts.log;
   const observer = opts.observer;
-  const http = new InboundHttp({
-    appHost,
-    appPort: opts.appPort,
-    connectTimeoutMs: opts.connectTimeoutMs ?? 300,
-    connectSocket: opts.sockets?.connect,
-    informationalHeaders: opts.informationalHeaders ?? true,
-    accessLog: opts.accessLog,
-    log,
+  const info = opts.informationalHeaders ?? true;
+  const ownStore = opts.store === undefined;
+  const store = opts.store ?? new InboundPolicyStore({
+    defaultFor: () => defaultPolicy(policyName, { detectTimeoutMs }),
   });
+  /** One application client set per port. */
+  const apps = new Map<number, InboundHttp>();
+  const appFor = (port: number): InboundHttp => {
+    let h = apps.get(port);
+    if (h === undefined) {
+      h = new InboundHttp({
+        appHost,
+        appPort: port,
+        connectTimeoutMs: opts.connectTimeoutMs ?? 300,
+        connectSocket: opts.sockets?.connect,
+        informationalHeaders: info,
+        accessLog: opts.accessLog,
+        log,
+      });
+      apps.set(port, h);
+    }
+    return h;
+  };
   const terminator = opts.identity === undefined
     ? undefined
     : new TlsTerminator({
       identity: opts.identity,
       handshakeTimeoutMs: detectTimeoutMs,
       observer,
-      // Meshed peers may tag opaque connections with the transport header.
+      // Meshed peers may tag connections with the transport header.
       alpn: [...DEFAULT_SERVER_ALPN, TRANSPORT_ALPN],
     });
   /** HTTP/2 connections' services, by the client's "ip:port". */
@@ -120,9 +174,9 @@ export async function startInboundListener(
       const svc = h2Services.get(req.ext.client?.addr ?? "");
       if (svc !== undefined) return svc(req);
       // The connection is gone already (its socket closed).
-      return http.denied("connection closed")(req);
+      return appFor(0).denied("connection closed")(req);
     },
-    { informationalHeaders: opts.informationalHeaders ?? true },
+    { informationalHeaders: info },
   );
   const conns = new HttpConnections(h2, opts.sockets?.accept);
 
@@ -131,10 +185,93 @@ export async function startInboundListener(
     s.on("error", () => {});
   };
 
+  /** Serves HTTP on `socket` through the port's per-request policy. */
+  const serveHttp = (
+    socket: net.Socket,
+    protocol: "http1" | "h2",
+    initial: Uint8Array,
+    t: Target,
+    tlsState: ConnTls,
+  ): void => {
+    const clientId = tlsState.kind === "established"
+      ? tlsState.clientId
+      : undefined;
+    const app = appFor(t.port);
+    const service = newHttpPolicy(
+      t.policy,
+      {
+        targetAddr: t.targetAddr,
+        port: t.port,
+        tls: tlsState,
+        clientIp: t.clientIp,
+      },
+      clientId === undefined ? app.anonymous : app.forClient(clientId),
+      { metrics: opts.metrics, log },
+    );
+    serveHttpWith(socket, protocol, initial, t.clientAddr, service);
+  };
+
+  const serveHttpWith = (
+    socket: net.Socket,
+    protocol: "http1" | "h2",
+    initial: Uint8Array,
+    clientAddr: string,
+    service: HttpService,
+  ): void => {
+    if (protocol === "http1") {
+      conns.serveH1(socket, initial, {
+        ...opts.h1,
+        informationalHeaders: info,
+        service,
+        clientAddr,
+      });
+      return;
+    }
+    h2Services.set(clientAddr, service);
+    socket.once("close", () => {
+      if (h2Services.get(clientAddr) === service) h2Services.delete(clientAddr);
+    });
+    conns.acceptH2(socket, initial);
+  };
+
+  /** Opaque bytes: the connection-level authorization, then a byte pipe. */
+  const serveOpaque = (
+    socket: net.Socket,
+    initial: Uint8Array,
+    t: Target,
+    tlsState: ConnTls,
+  ): void => {
+    const p = t.policy.get();
+    const labels = { targetAddr: t.targetAddr, port: t.port, tls: tlsState };
+    const authz = p.authorizations.find((a) =>
+      isAuthorized(a, t.clientIp, tlsState)
+    );
+    if (authz === undefined) {
+      opts.metrics?.tcpDeny(labels, p);
+      log.info("inbound connection denied", {
+        client: t.clientAddr,
+        server: p.meta.name,
+        port: t.port,
+      });
+      socket.destroy();
+      return;
+    }
+    opts.metrics?.tcpAllow(labels, p, authz.meta);
+    forwardTcp(socket, initial, {
+      host: appHost,
+      port: t.port,
+      timeoutMs: opts.connectTimeoutMs ?? 300,
+      onConnectError: (err) =>
+        log.info("inbound opaque connect failed", { error: String(err) }),
+    });
+  };
+
+  /** A detected (or undetected) connection on `t`. */
   const serve = (
     socket: net.Socket,
     det: Detection,
-    decision: Decision,
+    t: Target,
+    tlsState: ConnTls,
   ): void => {
     // A connection closed before its first byte (a readiness probe) is
     // neither served nor refused.
@@ -142,72 +279,96 @@ export async function startInboundListener(
       socket.destroy();
       return;
     }
-    if (!decision.allow) {
-      observer?.denied(decision.reason);
-      log.info("inbound connection refused", {
-        client: `${socket.remoteAddress}:${socket.remotePort}`,
-        reason: decision.reason,
-        error: decision.message,
-      });
+    if (det.protocol === "http1" || det.protocol === "h2") {
+      serveHttp(socket, det.protocol, det.initial, t, tlsState);
+      return;
     }
-    const service = decision.allow
-      ? decision.clientId === undefined
-        ? http.anonymous
-        : http.forClient(decision.clientId)
-      : http.denied(decision.message);
-    const clientAddr = `${socket.remoteAddress}:${socket.remotePort}`;
-    switch (det.protocol) {
-      case "http1":
-        conns.serveH1(socket, det.initial, {
-          ...opts.h1,
-          informationalHeaders: opts.informationalHeaders ?? true,
-          service,
-          clientAddr,
-        });
-        return;
-      case "h2":
-        h2Services.set(clientAddr, service);
-        socket.once("close", () => {
-          if (h2Services.get(clientAddr) === service) {
-            h2Services.delete(clientAddr);
-          }
-        });
-        conns.acceptH2(socket, det.initial);
-        return;
-      default:
-        if (!decision.allow) {
-          socket.destroy();
-          return;
-        }
-        forwardOpaque(socket, det.initial, appHost, opts, log);
+    serveOpaque(socket, det.initial, t, tlsState);
+  };
+
+  /** A connection refused for its client certificate: 403 for HTTP, else closed. */
+  const refuseTls = async (
+    socket: net.Socket,
+    reason: DenyReason,
+    message: string,
+    clientAddr: string,
+  ) => {
+    observer?.denied(reason);
+    log.info("inbound connection refused", {
+      client: clientAddr,
+      reason,
+      error: message,
+    });
+    const det = await detect(socket, detectTimeoutMs);
+    if (socket.destroyed) return;
+    if (det.protocol === "http1" || det.protocol === "h2") {
+      serveHttpWith(
+        socket,
+        det.protocol,
+        det.initial,
+        clientAddr,
+        appFor(0).denied(message),
+      );
+      return;
     }
+    socket.destroy();
+  };
+
+  const targetOf = (
+    socket: net.Socket,
+    port: number,
+    targetAddr: string,
+  ): Target => {
+    const clientIp = socket.remoteAddress ?? "";
+    return {
+      port,
+      targetAddr,
+      policy: store.get(port),
+      clientIp,
+      clientAddr: clientIp.includes(":")
+        ? `[${clientIp}]:${socket.remotePort}`
+        : `${clientIp}:${socket.remotePort}`,
+    };
   };
 
   /**
-   * A connection that negotiated `transport.l5d.io/v1`: read the transport
-   * header, then forward the bytes to the application port it names
-   * (linkerd inbound `direct`, reference §9.4).
+   * A connection that negotiated `transport.l5d.io/v1`: the header names
+   * the application port and the session protocol; HTTP sessions are
+   * served through the inbound HTTP stack, others byte for byte (linkerd
+   * inbound `direct`, reference §9.4).
    */
-  const serveTagged = (socket: tls.TLSSocket, decision: Decision): void => {
-    if (!decision.allow) {
-      observer?.denied(decision.reason);
-      socket.destroy();
-      return;
-    }
+  const serveTagged = (
+    socket: tls.TLSSocket,
+    raw: net.Socket,
+    tlsState: ConnTls,
+  ): void => {
     readTransportHeader(socket, detectTimeoutMs).then(
       ({ header, rest }) => {
         if (socket.destroyed) return;
-        forwardTcp(socket, rest, {
-          host: appHost,
-          port: header.port === 0 ? opts.appPort : header.port,
-          timeoutMs: opts.connectTimeoutMs ?? 300,
-          onConnectError: (err) =>
-            log.info("inbound tagged connect failed", { error: String(err) }),
-        });
+        const port = taggedPort(header, opts.appPort);
+        if (port === undefined) {
+          log.info("inbound transport header names no port", {
+            client: `${raw.remoteAddress}:${raw.remotePort}`,
+          });
+          socket.destroy();
+          return;
+        }
+        const t = targetOf(raw, port, `${appHost}:${port}`);
+        if (header.sessionProtocol !== undefined) {
+          serveHttp(
+            socket,
+            header.sessionProtocol === "http1" ? "http1" : "h2",
+            rest,
+            t,
+            tlsState,
+          );
+          return;
+        }
+        serveOpaque(socket, rest, t, tlsState);
       },
       (err) => {
         log.info("inbound transport header failed", {
-          client: `${socket.remoteAddress}:${socket.remotePort}`,
+          client: `${raw.remoteAddress}:${raw.remotePort}`,
           error: err instanceof Error ? err.message : String(err),
         });
         socket.destroy();
@@ -215,13 +376,50 @@ export async function startInboundListener(
     );
   };
 
+  const plaintextTls = (socket: net.Socket): ConnTls => {
+    const ip = socket.remoteAddress ?? "";
+    const loopback = ip === "::1" || ip.startsWith("127.") ||
+      ip.startsWith("::ffff:127.");
+    return {
+      kind: "none",
+      reason: loopback ? "loopback" : "no_tls_from_remote",
+    };
+  };
+
   const onConnection = async (socket: net.Socket) => {
     track(socket);
     socket.setNoDelay(true);
+    if (opts.ready !== undefined) await opts.ready;
+    if (socket.destroyed) return;
+    const od = opts.origDst?.(socket);
+    const port = opts.appPort ?? od?.port;
+    const target = port === undefined ? undefined : targetOf(
+      socket,
+      port,
+      od === undefined
+        ? `${socket.localAddress}:${socket.localPort}`
+        : od.family === 6
+        ? `[${od.host}]:${od.port}`
+        : `${od.host}:${od.port}`,
+    );
+    const proto = target?.policy.get().protocol.kind;
+    if (target !== undefined && (proto === "opaque" || proto === "tls")) {
+      // No detection: server-first protocols get the app's bytes at once.
+      serveOpaque(socket, new Uint8Array(0), target, plaintextTls(socket));
+      return;
+    }
     const det = await detect(socket, detectTimeoutMs);
     if (socket.destroyed) return;
     if (det.protocol !== "tls") {
-      serve(socket, det, authorize(policy, { tls: false }));
+      if (target === undefined) {
+        // linkerd: direct connections to the inbound port must be meshed.
+        log.info("inbound direct connection refused: not mTLS", {
+          client: `${socket.remoteAddress}:${socket.remotePort}`,
+        });
+        socket.destroy();
+        return;
+      }
+      serve(socket, det, target, plaintextTls(socket));
       return;
     }
     if (terminator === undefined) {
@@ -233,13 +431,30 @@ export async function startInboundListener(
       return;
     }
     let tlsSocket: tls.TLSSocket;
-    let auth: ConnectionAuth;
+    let tlsState: ConnTls;
     let alpn: string | false;
     try {
       const accepted = await terminator.accept(socket, det.initial);
       tlsSocket = accepted.socket;
-      auth = { tls: true, peer: accepted.peer };
       alpn = accepted.alpn;
+      const d = authorize("all-unauthenticated", {
+        tls: true,
+        peer: accepted.peer,
+      });
+      track(tlsSocket);
+      socket.once("close", () => tlsSocket.destroy());
+      tlsSocket.once("close", () => socket.destroy());
+      if (!d.allow) {
+        // A client certificate that is present but refused.
+        await refuseTls(
+          tlsSocket,
+          d.reason,
+          d.message,
+          `${socket.remoteAddress}:${socket.remotePort}`,
+        );
+        return;
+      }
+      tlsState = { kind: "established", clientId: d.clientId };
     } catch (err) {
       log.info("inbound TLS handshake failed", {
         client: `${socket.remoteAddress}:${socket.remotePort}`,
@@ -247,17 +462,20 @@ export async function startInboundListener(
       });
       return;
     }
-    track(tlsSocket);
-    // The raw socket carries the TLS one: either closing ends both.
-    socket.once("close", () => tlsSocket.destroy());
-    tlsSocket.once("close", () => socket.destroy());
     if (alpn === TRANSPORT_ALPN) {
-      serveTagged(tlsSocket, authorize(policy, auth));
+      serveTagged(tlsSocket, socket, tlsState);
+      return;
+    }
+    if (target === undefined) {
+      log.info("inbound direct connection refused: no transport header", {
+        client: `${socket.remoteAddress}:${socket.remotePort}`,
+      });
+      tlsSocket.destroy();
       return;
     }
     const inner = await detect(tlsSocket, detectTimeoutMs);
     if (tlsSocket.destroyed) return;
-    serve(tlsSocket, inner, authorize(policy, auth));
+    serve(tlsSocket, inner, target, tlsState);
   };
 
   const server = net.createServer(
@@ -270,8 +488,10 @@ export async function startInboundListener(
   );
   log.info("inbound listener started", {
     addr: `${bound.address}:${bound.port}`,
-    app: `${appHost}:${opts.appPort}`,
-    policy,
+    app: opts.appPort === undefined
+      ? `${appHost}:<original destination port>`
+      : `${appHost}:${opts.appPort}`,
+    ...(ownStore ? { policy: policyName } : {}),
     tls: terminator !== undefined,
   });
 
@@ -284,24 +504,20 @@ export async function startInboundListener(
     drain: () => conns.drain(server),
     close() {
       conns.close(server);
-      http[Symbol.dispose]();
+      for (const h of apps.values()) h[Symbol.dispose]();
+      if (ownStore) store[Symbol.dispose]();
     },
   };
 }
 
-/** Pipes a non-HTTP connection to the application, byte for byte (linkerd inbound opaque forward). */
-function forwardOpaque(
-  socket: net.Socket,
-  initial: Uint8Array,
-  appHost: string,
-  opts: InboundListenerOptions,
-  log: Log,
-): void {
-  forwardTcp(socket, initial, {
-    host: appHost,
-    port: opts.appPort,
-    timeoutMs: opts.connectTimeoutMs ?? 300,
-    onConnectError: (err) =>
-      log.info("inbound opaque connect failed", { error: String(err) }),
-  });
+/**
+ * The application port of a tagged connection: the header's port, else
+ * the fixed application port (linkerd requires a port).
+ */
+function taggedPort(
+  header: TransportHeader,
+  appPort: number | undefined,
+): number | undefined {
+  if (header.port !== 0) return header.port;
+  return appPort;
 }

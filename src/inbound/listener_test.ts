@@ -96,19 +96,17 @@ Deno.test("startInboundListener() forwards plaintext HTTP/2 to the app as HTTP/2
 
 Deno.test("startInboundListener() with the deny policy answers 403, and gRPC PERMISSION_DENIED", async () => {
   const app = await startHttpBackend();
-  const rec = recorder();
   const inbound = await startInboundListener({
     listenAddr: "127.0.0.1:0",
     appPort: app.port,
     policy: "deny",
     log: LOG,
-    observer: rec.observer,
   });
   try {
     const r = await httpRequest(inbound.port, "app.test", "/");
     assert.equal(r.status, 403);
-    assert.match(r.headers["l5d-proxy-error"] ?? "", /denies all connections/);
-    assert.equal(r.headers["l5d-proxy-connection"], "close");
+    // linkerd emits l5d-proxy-error to meshed clients only.
+    assert.equal(r.headers["l5d-proxy-error"], undefined);
     const g = await h2Request(inbound.port, {
       ":authority": "app.test",
       ":method": "POST",
@@ -117,7 +115,7 @@ Deno.test("startInboundListener() with the deny policy answers 403, and gRPC PER
     });
     assert.equal(g.headers[":status"], 200);
     assert.equal(g.headers["grpc-status"], "7");
-    assert.deepEqual(rec.denied, ["deny", "deny"]);
+    assert.equal(g.headers["grpc-message"], "unauthorized request on route");
     assert.equal(app.requests, 0);
   } finally {
     inbound.close();

@@ -8,19 +8,16 @@
  */
 import { REASON_TEXT, type TlsFailureReason } from "../tls/errors.ts";
 import type { PeerVerdict } from "../tls/verify.ts";
+import {
+  DEFAULT_POLICY_NAMES,
+  type DefaultPolicyName,
+} from "./server_policy.ts";
 
-/** linkerd's default inbound policies that Petrel implements. */
-export type InboundPolicy =
-  | "all-unauthenticated"
-  | "all-authenticated"
-  | "deny";
+/** linkerd's default inbound policies (all six; see `server_policy.ts`). */
+export type InboundPolicy = DefaultPolicyName;
 
 /** The policies, for validation. */
-export const INBOUND_POLICIES: readonly InboundPolicy[] = Object.freeze([
-  "all-unauthenticated",
-  "all-authenticated",
-  "deny",
-]);
+export const INBOUND_POLICIES: readonly InboundPolicy[] = DEFAULT_POLICY_NAMES;
 
 /** How a connection arrived. */
 export type ConnectionAuth =
@@ -44,7 +41,8 @@ export type Decision =
   };
 
 /**
- * Applies `policy` to a connection (linkerd `AllowPolicy::check_authorized`):
+ * Applies `policy` to a connection's TLS (the listener uses it for the
+ * certificate check; authorization is per port and per request, `authz.ts`):
  * a client certificate that is present but refused is always denied;
  * `all-authenticated` also denies plaintext and TLS without a client
  * certificate; `deny` denies everything.
