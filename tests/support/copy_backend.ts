@@ -25,8 +25,10 @@ export interface CopyBackend {
   copies(id: string): number;
   /** Every request head received, in order, as `METHOD target id`. */
   readonly log: string[];
-  /** Connections accepted so far. */
+  /** Connections accepted so far (a bare TCP probe included). */
   readonly accepted: number;
+  /** Connections that carried at least one request. */
+  readonly carrying: number;
   /** Sockets open now. */
   readonly open: number;
   /** Whether the connection that carried the first copy of `id` is closed. */
@@ -42,6 +44,7 @@ export async function startCopyBackend(): Promise<CopyBackend> {
   const sockets = new Set<net.Socket>();
   const timers = new Set<ReturnType<typeof setTimeout>>();
   let accepted = 0;
+  let carrying = 0;
   const server = net.createServer((socket) => {
     accepted++;
     sockets.add(socket);
@@ -95,7 +98,7 @@ export async function startCopyBackend(): Promise<CopyBackend> {
             if (!carriers.has(id)) carriers.set(id, socket);
           }
           log.push(`${method} ${target} ${id}`);
-          served++;
+          if (served++ === 0) carrying++;
           const q = new URL(target ?? "/", "http://x").searchParams;
           const action = q.get("do");
           if (action === "hold") {
@@ -163,6 +166,9 @@ export async function startCopyBackend(): Promise<CopyBackend> {
     log,
     get accepted() {
       return accepted;
+    },
+    get carrying() {
+      return carrying;
     },
     get open() {
       return sockets.size;
