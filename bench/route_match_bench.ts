@@ -21,7 +21,7 @@ import type {
   ServiceRoutes,
 } from "../src/http/route/model.ts";
 import { compileHttpRoutes, findHttpRoute } from "../src/http/route/route.ts";
-import { Balancer } from "../src/outbound/http/concrete.ts";
+import { Balancer, newHttpConcrete } from "../src/outbound/http/concrete.ts";
 import { HttpRouter } from "../src/outbound/http/router.ts";
 import type { OutboundCtx } from "../src/outbound/runtime.ts";
 import { Watch } from "../src/svc/watch.ts";
@@ -217,12 +217,12 @@ const balancer = new Balancer(
 const plain = new HttpRouter(
   ctx,
   { logical: PARENT, state: state() },
-  newEndpoint,
+  newHttpConcrete(ctx, newEndpoint),
 );
 const routed = new HttpRouter(ctx, {
   logical: PARENT,
   state: state({ kind: "http", routes: httpRoutes(100) }),
-}, newEndpoint);
+}, newHttpConcrete(ctx, newEndpoint));
 
 Deno.bench("Balancer.call() alone", { group: "router" }, async () => {
   await balancer.call(request(100));

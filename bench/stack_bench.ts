@@ -1,14 +1,19 @@
 /**
  * The per-request cost of Petrel's own outbound layers, in-process, with
- * the endpoint client replaced by an immediate answer: rescue + in-flight
- * limit, logical lookup (authority normalization + idle cache), balancer
- * pick (P2C over 10 endpoints) and endpoint bookkeeping.
+ * the endpoint client replaced by an immediate answer: the real stack of
+ * `src/outbound/sidecar.ts` (rescue + in-flight limit, logical lookup:
+ * authority normalization + idle cache, the policy router's default route,
+ * balancer pick: P2C over 10 endpoints, endpoint bookkeeping), built by
+ * `mkHttpSidecar` with a fake endpoint stage.
  */
 import type { Discovery, ServiceState } from "../src/discovery/resolve.ts";
 import type { HttpRequest, HttpResponse } from "../src/http/message.ts";
-import { Balancer } from "../src/outbound/http/concrete.ts";
+import {
+  type NewEndpoint,
+  newHttpConcrete,
+} from "../src/outbound/http/concrete.ts";
 import { logicalAddr } from "../src/outbound/http/logical.ts";
-import { newHttpServer } from "../src/outbound/http/server.ts";
+import { mkHttpSidecar } from "../src/outbound/sidecar.ts";
 import type { OutboundCtx } from "../src/outbound/runtime.ts";
 import { Watch } from "../src/svc/watch.ts";
 
@@ -33,7 +38,9 @@ const ctx: OutboundCtx = {
     maxInFlight: 100000,
     informationalHeaders: true,
   },
-  discovery: {} as Discovery,
+  discovery: {
+    resolve: () => Promise.resolve(new Watch(state)),
+  } satisfies Discovery,
   metrics: {
     httpEndpoint: () => ({ request() {}, response() {} }),
     httpError() {},
@@ -42,20 +49,18 @@ const ctx: OutboundCtx = {
   random: Math.random,
 };
 const response: HttpResponse = { status: 200, headers: {}, body: null };
-const balancer = new Balancer(
-  ctx,
-  { logical: state.name, state: new Watch(state) },
-  (t) => ({
-    addr: t.meta.addr,
-    pending: 0,
-    service: () => Promise.resolve(response),
-    [Symbol.dispose]() {},
-  }),
-);
-const service = newHttpServer(ctx)((req) => {
-  logicalAddr(req);
-  return balancer.call(req);
+const fakeEndpoint: NewEndpoint = (t) => ({
+  addr: t.meta.addr,
+  pending: 0,
+  service: () => Promise.resolve(response),
+  [Symbol.dispose]() {},
 });
+const balancer = newHttpConcrete(ctx, fakeEndpoint)({
+  logical: state.name,
+  state: new Watch(state),
+});
+const sidecar = mkHttpSidecar(ctx, { newEndpoint: fakeEndpoint });
+const service = sidecar.service;
 
 function request(): HttpRequest {
   return {
@@ -78,6 +83,6 @@ Deno.bench("Balancer.call(): P2C over 10 endpoints", async () => {
   await balancer.call(request());
 });
 
-Deno.bench("rescue + logical + balancer, per request", async () => {
+Deno.bench("the whole stack (mkHttpSidecar), per request", async () => {
   await service(request());
 });

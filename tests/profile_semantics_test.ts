@@ -25,6 +25,7 @@ import { readBody } from "../src/http/message.ts";
 import { parsePromText, type PromSample } from "../src/metrics/_test_util.ts";
 import { ProxyMetrics } from "../src/metrics/registry.ts";
 import { newHttpEndpoint } from "../src/outbound/http/endpoint.ts";
+import { newHttpConcrete } from "../src/outbound/http/concrete.ts";
 import { HttpRouter } from "../src/outbound/http/router.ts";
 import type { OutboundCtx } from "../src/outbound/runtime.ts";
 import { Watch } from "../src/svc/watch.ts";
@@ -387,7 +388,7 @@ Deno.test("profile response_classes decide what the breaker counts: 404s marked 
   const router = new HttpRouter(
     ctx,
     { logical: WEB, state },
-    newHttpEndpoint(ctx),
+    newHttpConcrete(ctx, newHttpEndpoint(ctx)),
   );
   const get = (): HttpRequest => ({
     method: "GET",

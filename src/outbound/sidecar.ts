@@ -1,13 +1,19 @@
 /**
  * The whole outbound HTTP stack on one page (linkerd `out/sidecar.rs`,
- * `push_http_server`). Read top to bottom = innermost to outermost.
+ * `push_http_server`). Read top to bottom = innermost to outermost:
+ * endpoint → concrete (balancer) → router (policy) → logical (discovery
+ * cache) → server (rescue). Benches and tests build the same stages with
+ * a fake endpoint.
  *
  * @module
  */
 import { L5D_DST_OVERRIDE } from "../http/headers.ts";
 import type { HttpRequest, HttpService } from "../http/message.ts";
 import { stack } from "../svc/stack.ts";
+import { type NewEndpoint, newHttpConcrete } from "./http/concrete.ts";
+import { newHttpEndpoint } from "./http/endpoint.ts";
 import { newHttpLogical } from "./http/logical.ts";
+import { newHttpRouter } from "./http/router.ts";
 import { newHttpServer } from "./http/server.ts";
 import type { OutboundCtx } from "./runtime.ts";
 
@@ -29,6 +35,11 @@ export interface HttpSidecar extends Disposable {
 export interface HttpSidecarOptions {
   /** `LINKERD2_PROXY_INGRESS_MODE`. @default false */
   ingressMode?: boolean;
+  /**
+   * The endpoint stage (benches and tests pass a fake one).
+   * @default {newHttpEndpoint(ctx): the real clients}
+   */
+  newEndpoint?: NewEndpoint;
 }
 
 /** Builds the outbound HTTP stack (linkerd `Outbound::mk_sidecar`). */
@@ -36,7 +47,11 @@ export function mkHttpSidecar(
   ctx: OutboundCtx,
   opts: HttpSidecarOptions = {},
 ): HttpSidecar {
-  const logical = newHttpLogical(ctx); // discovery → balancer → endpoint clients
+  // Innermost first; each stage is built from the one before it.
+  const endpoint = opts.newEndpoint ?? newHttpEndpoint(ctx); // one client per endpoint: H1 pool, H2, orig-proto, mTLS
+  const concrete = newHttpConcrete(ctx, endpoint); // one P2C balancer + failfast queue per backend
+  const router = newHttpRouter(ctx, concrete); // routes → weighted backends, retries, timeouts
+  const logical = newHttpLogical(ctx, router); // destination → discovery, cached while in use
   const service = stack<HttpService>(logical)
     .push(newHttpServer(ctx)) // in-flight limit + the one error rescue
     .into();

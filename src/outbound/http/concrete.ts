@@ -126,6 +126,25 @@ class Waiting implements Queued {
   }
 }
 
+/** Builds the endpoint stack of one endpoint (linkerd's endpoint NewService). */
+export type NewEndpoint = (t: EndpointTarget) => HttpEndpoint;
+
+/** Builds the concrete stack of one backend (linkerd's concrete NewService). */
+export type NewConcrete = (t: ConcreteTarget) => Balancer;
+
+/**
+ * The concrete stage: one P2C balancer with its failfast queue per backend
+ * target, over endpoint stacks built by `newEndpoint` (linkerd
+ * `out/http/concrete.rs`, `push_concrete`).
+ */
+export function newHttpConcrete(
+  ctx: OutboundCtx,
+  newEndpoint: NewEndpoint,
+  opts: BalancerOptions = {},
+): NewConcrete {
+  return (t) => new Balancer(ctx, t, newEndpoint, opts);
+}
+
 /** Balances requests over a service's endpoints (linkerd `Balance` + `PoolQueue`). */
 export class Balancer implements Disposable {
   readonly #ctx: OutboundCtx;

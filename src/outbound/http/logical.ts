@@ -18,8 +18,7 @@ import {
 } from "../../http/message.ts";
 import { IdleCache } from "../../svc/idle_cache.ts";
 import type { OutboundCtx } from "../runtime.ts";
-import { newHttpEndpoint } from "./endpoint.ts";
-import { HttpRouter } from "./router.ts";
+import type { HttpRouter, NewRouter } from "./router.ts";
 
 /**
  * The logical destination of a request as "host:port" (lower-case; port
@@ -61,8 +60,10 @@ interface Logical {
  * `discoveryIdleTimeoutMs` without requests (linkerd `NewIdleCached` over
  * the logical stack).
  */
-export function newHttpLogical(ctx: OutboundCtx): HttpService & Disposable {
-  const newEndpoint = newHttpEndpoint(ctx);
+export function newHttpLogical(
+  ctx: OutboundCtx,
+  newRouter: NewRouter,
+): HttpService & Disposable {
   const cache = new IdleCache<Logical>({
     idleMs: ctx.settings.discoveryIdleTimeoutMs,
     dispose: (l) => {
@@ -74,7 +75,7 @@ export function newHttpLogical(ctx: OutboundCtx): HttpService & Disposable {
     const l: Logical = {
       router: undefined,
       ready: ctx.discovery.resolve(addr).then((state) => {
-        const r = new HttpRouter(ctx, { logical: addr, state }, newEndpoint);
+        const r = newRouter({ logical: addr, state });
         l.router = r;
         return r;
       }),

@@ -32,12 +32,8 @@ import type {
 import { routeLabels, type RouteMetricFamilies } from "../../metrics/route.ts";
 import { Watch } from "../../svc/watch.ts";
 import type { OutboundCtx } from "../runtime.ts";
-import { Balancer } from "./concrete.ts";
-import {
-  type EndpointTarget,
-  type HttpEndpoint,
-  isConnectError,
-} from "./endpoint.ts";
+import { Balancer, type NewConcrete } from "./concrete.ts";
+import { isConnectError } from "./endpoint.ts";
 import { newRouteTable, type ResilienceParams } from "./route.ts";
 
 /** The target of a router (linkerd policy `Params`): a logical service and its live state. */
@@ -47,8 +43,19 @@ export interface RouterTarget {
   readonly state: Watch<ServiceState>;
 }
 
-/** Builds endpoint stacks for the balancers (linkerd's endpoint NewService). */
-export type NewEndpoint = (t: EndpointTarget) => HttpEndpoint;
+/** Builds the router of one logical service (linkerd's policy-router NewService). */
+export type NewRouter = (t: RouterTarget) => HttpRouter;
+
+/**
+ * The router stage: one policy router per logical target, its backends
+ * built by `newConcrete` (linkerd `out/http/logical/policy/router.rs`).
+ */
+export function newHttpRouter(
+  ctx: OutboundCtx,
+  newConcrete: NewConcrete,
+): NewRouter {
+  return (t) => new HttpRouter(ctx, t, newConcrete);
+}
 
 /**
  * Routes the requests of one logical service (linkerd policy `Router`).
@@ -58,7 +65,7 @@ export type NewEndpoint = (t: EndpointTarget) => HttpEndpoint;
 export class HttpRouter implements Disposable {
   readonly #ctx: OutboundCtx;
   readonly #target: RouterTarget;
-  readonly #newEndpoint: NewEndpoint;
+  readonly #newConcrete: NewConcrete;
   #backends = new Map<string, BackendEntry>();
   /** Dropped backends still answering requests. */
   readonly #retiring = new Set<BackendEntry>();
@@ -73,11 +80,11 @@ export class HttpRouter implements Disposable {
   constructor(
     ctx: OutboundCtx,
     target: RouterTarget,
-    newEndpoint: NewEndpoint,
+    newConcrete: NewConcrete,
   ) {
     this.#ctx = ctx;
     this.#target = target;
-    this.#newEndpoint = newEndpoint;
+    this.#newConcrete = newConcrete;
     const routes = target.state.get().routes;
     this.#service = this.#build(routes);
     this.#sub = target.state.subscribe((s) => this.#update(s.routes));
@@ -236,15 +243,11 @@ export class HttpRouter implements Disposable {
           state,
           metricLabels: backendLabels(this.#target.logical, d.addr),
         };
-        return new BackendEntry(
-          new Balancer(ctx, target, this.#newEndpoint),
-        );
+        return new BackendEntry(this.#newConcrete(target));
       }
       case "balance":
         if (key === "parent") {
-          return new BackendEntry(
-            new Balancer(ctx, this.#target, this.#newEndpoint),
-          );
+          return new BackendEntry(this.#newConcrete(this.#target));
         }
         return new BackendEntry(
           () => ctx.discovery.resolve(d.authority),
@@ -254,7 +257,7 @@ export class HttpRouter implements Disposable {
               state,
               metricLabels: backendLabels(this.#target.logical, d.authority),
             };
-            return new Balancer(ctx, target, this.#newEndpoint);
+            return this.#newConcrete(target);
           },
           d.authority,
         );

@@ -13,6 +13,7 @@ import { ProxyMetrics } from "../../metrics/registry.ts";
 import { Watch } from "../../svc/watch.ts";
 import type { OutboundCtx } from "../runtime.ts";
 import type { EndpointTarget, HttpEndpoint } from "./endpoint.ts";
+import { newHttpConcrete } from "./concrete.ts";
 import { HttpRouter } from "./router.ts";
 
 const PARENT = "web.test:80";
@@ -60,7 +61,11 @@ function world(answer: (n: number, req: HttpRequest) => Promise<HttpResponse>) {
   const setRoutes = (r: HttpRoute) =>
     state.set({ ...state.get(), routes: { kind: "http", routes: [r] } });
   const router = () =>
-    new HttpRouter(ctx, { logical: PARENT, state }, newEndpoint);
+    new HttpRouter(
+      ctx,
+      { logical: PARENT, state },
+      newHttpConcrete(ctx, newEndpoint),
+    );
   return { metrics, seen, setRoutes, router };
 }
 

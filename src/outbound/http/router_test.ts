@@ -29,6 +29,7 @@ import type {
 import { Watch } from "../../svc/watch.ts";
 import type { OutboundCtx } from "../runtime.ts";
 import type { EndpointTarget, HttpEndpoint } from "./endpoint.ts";
+import { newHttpConcrete } from "./concrete.ts";
 import { HttpRouter } from "./router.ts";
 
 const PARENT = "web.test:80";
@@ -145,7 +146,7 @@ class World {
     return new HttpRouter(
       this.ctx,
       { logical: name, state: this.states.get(name)! },
-      this.newEndpoint,
+      newHttpConcrete(this.ctx, this.newEndpoint),
     );
   }
 }
