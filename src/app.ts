@@ -8,7 +8,7 @@
 import { accessLogOf, type AccessLogWrite } from "./access_log.ts";
 import { startAdmin } from "./admin/server.ts";
 import { DashboardStateBuilder, ErrorRing } from "./admin/state.ts";
-import type { Config, FileConfig } from "./config/config.ts";
+import type { Config, FileConfig, H2KeepAliveConfig } from "./config/config.ts";
 import { watchConfigFile } from "./config/watch.ts";
 import { CompositeDiscovery } from "./discovery/mod.ts";
 import { controlChannel, trustAnchorsPemOf } from "./api/proto.ts";
@@ -148,6 +148,7 @@ export async function buildApp(
           },
           onDetect: (r) => metrics.detect(detectLabel(r)),
           acceptSocket: config.sockets.outboundAccept,
+          h2: h2ServerOptions(config.h2KeepAlive?.outbound),
           dial: dialOpaque,
           transport: metrics.transport({
             direction: "outbound",
@@ -187,6 +188,7 @@ export async function buildApp(
         log: log.child("inbound"),
         observer: tlsMetrics,
         accessLog,
+        h2: h2ServerOptions(config.h2KeepAlive?.inbound),
         sockets: {
           accept: config.sockets.inboundAccept,
           connect: config.sockets.inboundConnect,
@@ -425,4 +427,13 @@ function startCertifierOf(
     channelOptions: channel.options,
     log,
   });
+}
+
+/** The HTTP/2 server's keep-alive PINGs, when configured (linkerd `ServerKeepAlive`). */
+function h2ServerOptions(
+  ka: H2KeepAliveConfig | undefined,
+): { keepAliveIntervalMs?: number; keepAliveTimeoutMs?: number } {
+  return ka === undefined
+    ? {}
+    : { keepAliveIntervalMs: ka.intervalMs, keepAliveTimeoutMs: ka.timeoutMs };
 }

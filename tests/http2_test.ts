@@ -18,6 +18,8 @@ import {
   startH2FaultServer,
 } from "./support/h2_fault.ts";
 import { run } from "./support/proc.ts";
+import { RawPeer, waitFor } from "../src/http/h2/_codec_test_util.ts";
+import { ErrorCode, FrameType } from "../src/http/h2/frame.ts";
 import { servicesYaml, startPetrel } from "./support/petrel.ts";
 
 Deno.test("h2: an upstream reset resets only that stream, with the same code", async () => {
@@ -181,4 +183,36 @@ Deno.test("h2: unknown services and refused endpoints get synthetic errors, not 
     `http://${petrel.addr}/`,
   ]);
   assert.match(u.stdout, /:status: 502/);
+});
+
+Deno.test("h2: LINKERD2_PROXY_OUTBOUND_SERVER_HTTP2_KEEP_ALIVE_*: a client that never answers the PING gets GOAWAY and is closed; one that answers stays", async () => {
+  await using petrel = await startPetrel(servicesYaml({}), {
+    LINKERD2_PROXY_OUTBOUND_SERVER_HTTP2_KEEP_ALIVE_INTERVAL: "50ms",
+    LINKERD2_PROXY_OUTBOUND_SERVER_HTTP2_KEEP_ALIVE_TIMEOUT: "100ms",
+  });
+  {
+    await using p = await RawPeer.connect(petrel.port);
+    await p.until((f) => f.type === FrameType.PING && f.flags === 0, "PING");
+    const [, code] = await p.goaway();
+    assert.equal(code, ErrorCode.NO_ERROR);
+    await waitFor(() => p.ended || p.closed, "close after GOAWAY");
+  }
+  // A client that answers: six intervals later its connection still serves.
+  await using p = await RawPeer.connect(petrel.port);
+  const acked = new Set<unknown>();
+  const start = performance.now();
+  await waitFor(() => {
+    for (const f of p.frames) {
+      if (f.type === FrameType.PING && f.flags === 0 && !acked.has(f)) {
+        acked.add(f);
+        p.w.ping(f.payload, true);
+        p.w.flush();
+      }
+    }
+    return performance.now() - start > 300 && acked.size >= 3;
+  }, "PINGs answered for 300 ms");
+  assert.ok(!p.frames.some((f) => f.type === FrameType.GOAWAY));
+  p.request(1);
+  p.w.flush();
+  await waitFor(() => p.heads(1).length > 0, "a response");
 });

@@ -74,6 +74,12 @@ export interface SocketsConfig {
   readonly inboundConnect: TcpSocketConfig;
 }
 
+/** HTTP/2 server keep-alive PINGs (linkerd `ServerKeepAlive`): a PING every `intervalMs`; no answer within `timeoutMs` closes the connection. */
+export interface H2KeepAliveConfig {
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+}
+
 /** One endpoint of a YAML service: discovery's static source type. */
 export type EndpointConfig = StaticEndpoint;
 
@@ -206,6 +212,15 @@ export interface Config {
   readonly configMaxBytes: number;
   /** TCP keepalive and user timeout (all unset by default, as in linkerd). */
   readonly sockets: SocketsConfig;
+  /**
+   * HTTP/2 server keep-alive per listener
+   * (`LINKERD2_PROXY_{OUTBOUND,INBOUND}_SERVER_HTTP2_KEEP_ALIVE_{INTERVAL,TIMEOUT}`);
+   * absent = none, as in linkerd's proxy (its injector sets 10 s / 3 s).
+   */
+  readonly h2KeepAlive?: {
+    readonly outbound?: H2KeepAliveConfig;
+    readonly inbound?: H2KeepAliveConfig;
+  };
 }
 
 /** linkerd's controller defaults for consecutive-failures accrual (`balancer.linkerd.io/failure-accrual-consecutive-*`). */

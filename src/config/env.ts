@@ -22,6 +22,7 @@ import {
   DEFAULT_OUTBOUND,
   DEFAULT_SHUTDOWN_GRACE_PERIOD_MS,
   type FileConfig,
+  type H2KeepAliveConfig,
   type IdentityConfig,
   type InboundConfig,
   type OutboundConfig,
@@ -129,6 +130,11 @@ export const ENV_SOCKET_PREFIXES = Object.freeze({
   outboundConnect: "LINKERD2_PROXY_OUTBOUND_CONNECT",
   inboundAccept: "LINKERD2_PROXY_INBOUND_ACCEPT",
   inboundConnect: "LINKERD2_PROXY_INBOUND_CONNECT",
+});
+/** linkerd `ENV_{OUTBOUND,INBOUND}_SERVER_HTTP2_*` prefixes: `PREFIX` + `_KEEP_ALIVE_INTERVAL` / `_KEEP_ALIVE_TIMEOUT` (both needed). */
+export const ENV_SERVER_HTTP2_PREFIXES = Object.freeze({
+  outbound: "LINKERD2_PROXY_OUTBOUND_SERVER_HTTP2",
+  inbound: "LINKERD2_PROXY_INBOUND_SERVER_HTTP2",
 });
 /** linkerd `ENV_DESTINATION_SVC_ADDR`. */
 export const ENV_DESTINATION_SVC_ADDR = "LINKERD2_PROXY_DESTINATION_SVC_ADDR";
@@ -331,6 +337,18 @@ export function parseConfig(
       userTimeoutMs: duration(`${prefix}_USER_TIMEOUT`),
     });
   const p = ENV_SOCKET_PREFIXES;
+  // linkerd `env/http2.rs`: keep-alive only when both are set.
+  const keepAlive = (prefix: string): H2KeepAliveConfig | undefined => {
+    const intervalMs = duration(`${prefix}_KEEP_ALIVE_INTERVAL`);
+    const timeoutMs = duration(`${prefix}_KEEP_ALIVE_TIMEOUT`);
+    return intervalMs === undefined || timeoutMs === undefined
+      ? undefined
+      : { intervalMs, timeoutMs };
+  };
+  const h2KeepAlive = defined({
+    outbound: keepAlive(ENV_SERVER_HTTP2_PREFIXES.outbound),
+    inbound: keepAlive(ENV_SERVER_HTTP2_PREFIXES.inbound),
+  });
   const identity = identityConfig(env, file.identity);
   const inbound = inboundConfig(env, file.inbound, identity);
   // A bad value prints an error and leaves the log off (linkerd).
@@ -353,6 +371,7 @@ export function parseConfig(
       inboundAccept: socket(p.inboundAccept),
       inboundConnect: socket(p.inboundConnect),
     },
+    ...(Object.keys(h2KeepAlive).length === 0 ? {} : { h2KeepAlive }),
   };
   return configPath === undefined ? config : { ...config, configPath };
 }

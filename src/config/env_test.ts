@@ -274,6 +274,26 @@ Deno.test("parseConfig() reads the socket options, the dashboard switch and the 
   assert.equal(cfg.configMaxBytes, 2048);
 });
 
+Deno.test("parseConfig() reads the HTTP/2 server keep-alive per listener; both variables are needed, none by default", () => {
+  assert.equal(parseConfig({}).h2KeepAlive, undefined);
+  const cfg = parseConfig({
+    LINKERD2_PROXY_OUTBOUND_SERVER_HTTP2_KEEP_ALIVE_INTERVAL: "10s",
+    LINKERD2_PROXY_OUTBOUND_SERVER_HTTP2_KEEP_ALIVE_TIMEOUT: "3s",
+    // One alone is ignored (linkerd `env/http2.rs`).
+    LINKERD2_PROXY_INBOUND_SERVER_HTTP2_KEEP_ALIVE_INTERVAL: "5s",
+  });
+  assert.deepEqual(cfg.h2KeepAlive, {
+    outbound: { intervalMs: 10_000, timeoutMs: 3000 },
+  });
+  assert.throws(
+    () =>
+      parseConfig({
+        LINKERD2_PROXY_INBOUND_SERVER_HTTP2_KEEP_ALIVE_TIMEOUT: "3",
+      }),
+    { message: /LINKERD2_PROXY_INBOUND_SERVER_HTTP2_KEEP_ALIVE_TIMEOUT/ },
+  );
+});
+
 Deno.test("parseConfig() refuses a config file over PETREL_CONFIG_MAX_BYTES, naming it and the limit", async () => {
   const dir = await Deno.makeTempDir();
   try {

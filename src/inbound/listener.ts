@@ -22,7 +22,10 @@ import net from "node:net";
 import type tls from "node:tls";
 import { HttpConnections } from "../http/connections.ts";
 import type { H1Limits } from "../http/h1/server.ts";
-import { H2CodecServer } from "../http/h2/codec_server.ts";
+import {
+  H2CodecServer,
+  type H2CodecServerOptions,
+} from "../http/h2/codec_server.ts";
 import type { HttpRequest, HttpService } from "../http/message.ts";
 import type { TlsObserver } from "../tls/errors.ts";
 import type { LocalIdentity } from "../tls/identity.ts";
@@ -90,6 +93,8 @@ export interface InboundListenerOptions {
   informationalHeaders?: boolean;
   /** HTTP/1 request head limits. @default {hyper's 100 fields, 10 s head read} */
   h1?: H1Limits;
+  /** HTTP/2 server settings (keep-alive, windows). @default {the codec's} */
+  h2?: H2CodecServerOptions;
   /** INBOUND_{ACCEPT,CONNECT}_{KEEPALIVE,USER_TIMEOUT}. @default {none} */
   sockets?: {
     accept?: import("../transport/sockopt.ts").TcpSocketConfig;
@@ -176,7 +181,7 @@ export async function startInboundListener(
       // The connection is gone already (its socket closed).
       return appFor(0).denied("connection closed")(req);
     },
-    { informationalHeaders: info },
+    { ...opts.h2, informationalHeaders: info },
   );
   const conns = new HttpConnections(h2, opts.sockets?.accept);
 

@@ -10,7 +10,10 @@
 import net from "node:net";
 import { HttpConnections } from "../http/connections.ts";
 import type { H1Limits } from "../http/h1/server.ts";
-import { H2CodecServer } from "../http/h2/codec_server.ts";
+import {
+  H2CodecServer,
+  type H2CodecServerOptions,
+} from "../http/h2/codec_server.ts";
 import type { HttpService } from "../http/message.ts";
 import { splitHostPort } from "../addr/socket_addr.ts";
 import { forwardTcp, listen } from "../transport/opaque.ts";
@@ -40,6 +43,8 @@ export interface OutboundListenerOptions {
   informationalHeaders?: boolean;
   /** HTTP/1 request head limits. @default {hyper's 100 fields, 10 s head read} */
   h1?: H1Limits;
+  /** HTTP/2 server settings (keep-alive, windows). @default {the codec's} */
+  h2?: H2CodecServerOptions;
   /** Called with the detection result of every connection (metrics). */
   onDetect?: (result: string) => void;
   /** OUTBOUND_ACCEPT_{KEEPALIVE,USER_TIMEOUT}. @default {none} */
@@ -134,6 +139,7 @@ export async function startOutboundListener(
       return (svc ?? opts.service)(req);
     };
   const h2 = new H2CodecServer(h2Service, {
+    ...opts.h2,
     informationalHeaders: opts.informationalHeaders ?? true,
   });
   const conns = new HttpConnections(h2, opts.acceptSocket);
