@@ -444,6 +444,14 @@ function denoForUid(uid: number): Promise<{ deno: string; denoDir: string }> {
     } catch {
       // not made yet
     }
+    // Everything main.ts needs must be in the cache Petrel gets a copy of.
+    const cached = await run(Deno.execPath(), ["cache", `${REPO_DIR}main.ts`], {
+      cwd: REPO_DIR,
+      timeoutMs: 120_000,
+    });
+    if (cached.code !== 0) {
+      throw new Error(`deno cache main.ts: ${cached.stderr}`);
+    }
     const info = await run(Deno.execPath(), ["info", "--json"]);
     const src = (JSON.parse(info.stdout) as { denoDir: string }).denoDir;
     // Build beside the final place, then rename: parallel test files race.
