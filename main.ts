@@ -25,6 +25,8 @@ Flags:
 
 Environment (linkerd names; they win over the file):
   LINKERD2_PROXY_OUTBOUND_LISTEN_ADDR            127.0.0.1:4140
+  LINKERD2_PROXY_OUTBOUND_LISTEN_ADDRS           a comma list (127.0.0.1:4140,[::1]:4140): a listener each
+  LINKERD2_PROXY_INGRESS_MODE                    false; true: l5d-dst-override routes redirected connections
   LINKERD2_PROXY_ADMIN_LISTEN_ADDR               127.0.0.1:4191 (dashboard at /, /metrics, /state.json)
   LINKERD2_PROXY_INBOUND_LISTEN_ADDR             inbound listener (with PETREL_INBOUND_APP_PORT)
   LINKERD2_PROXY_INBOUND_DEFAULT_POLICY          all-unauthenticated | all-authenticated | deny
@@ -49,6 +51,7 @@ Environment (linkerd names; they win over the file):
   LINKERD2_PROXY_DESTINATION_SVC_ADDR/_NAME, LINKERD2_PROXY_POLICY_SVC_ADDR/_NAME,
   LINKERD2_PROXY_IDENTITY_SVC_ADDR/_NAME, LINKERD2_PROXY_IDENTITY_TOKEN_FILE
                                                  the Linkerd control plane
+  LINKERD2_PROXY_DESTINATION_PROFILE_NETWORKS    CIDRs whose original destinations get GetProfile
   PETREL_CONFIG                                  the YAML config file (like --config)
   PETREL_CONFIG_MAX_BYTES                        1048576 (larger config files are refused)
   PETREL_ADMIN_DASHBOARD_PUBLIC                  false (dashboard and /state.json: loopback clients only)
