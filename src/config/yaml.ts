@@ -160,6 +160,14 @@ const endpoint: Parser<EndpointConfig> = (raw, loc, ctx) => {
   );
 };
 
+/** A service's balancer: "p2c-ewma" (linkerd's) or "peer-load" (bench/RESULTS.md). */
+const loadBalancer = scalar("string", (v) => {
+  if (v === "p2c-ewma" || v === "peer-load") return v;
+  throw new TypeError(
+    `Cannot parse loadBalancer: current value is "${v}" (expected "p2c-ewma" or "peer-load")`,
+  );
+});
+
 const SERVICE_FIELDS: readonly Field[] = [
   { key: "name", required: true, parse: serviceName },
   { key: "protocol", parse: protocol },
@@ -171,6 +179,7 @@ const SERVICE_FIELDS: readonly Field[] = [
   { key: "failureAccrual", parse: failureAccrual },
   { key: "retryBudget", parse: retryBudget },
   { key: "meshed", parse: bool },
+  { key: "loadBalancer", parse: loadBalancer },
 ];
 
 const service = objectOf<ServiceConfig>(
@@ -222,6 +231,9 @@ const service = objectOf<ServiceConfig>(
       ...(obj.failureAccrual === undefined
         ? {}
         : { failureAccrual: obj.failureAccrual as FailureAccrualSpec }),
+      ...(obj.loadBalancer === undefined ? {} : {
+        loadBalancer: obj.loadBalancer as "p2c-ewma" | "peer-load",
+      }),
     };
     return out;
   },

@@ -19,6 +19,13 @@ export type { EndpointMeta };
  */
 export type UpstreamProtocol = "http1" | "http2" | "auto";
 
+/**
+ * How a service's balancer weighs its endpoints: linkerd's P2C over
+ * Peak-EWMA, or the same with the load peer Petrels report
+ * (`balance/peer_load.ts`; not in linkerd).
+ */
+export type LoadBalancerKind = "p2c-ewma" | "peer-load";
+
 /** What discovery knows about one logical service, as of now. */
 export interface ServiceState {
   /** The logical authority, "host:port". */
@@ -29,6 +36,8 @@ export interface ServiceState {
   readonly source: string;
   /** Circuit breaking for this service's endpoints; absent = none (linkerd default). */
   readonly failureAccrual?: FailureAccrualSpec;
+  /** The balancer's cost rule; absent = "p2c-ewma" (linkerd's). */
+  readonly loadBalancer?: LoadBalancerKind;
   /**
    * The service's HTTP or gRPC routes (linkerd `ProxyProtocol` routes);
    * absent = one default route to the service's own endpoints.

@@ -49,6 +49,8 @@ export interface StaticService {
   readonly routes?: ServiceRoutes;
   /** Circuit breaking per endpoint; absent = none. */
   readonly failureAccrual?: FailureAccrualSpec;
+  /** The balancer's cost rule; absent = linkerd's P2C over Peak-EWMA. */
+  readonly loadBalancer?: import("./resolve.ts").LoadBalancerKind;
 }
 
 /** What the static source reads from a config file: its services. */
@@ -247,6 +249,9 @@ export class ConfigDiscovery implements Disposable {
       ...(svc.failureAccrual === undefined
         ? {}
         : { failureAccrual: svc.failureAccrual }),
+      ...(svc.loadBalancer === undefined
+        ? {}
+        : { loadBalancer: svc.loadBalancer }),
       ...(svc.opaque === true ? { opaque: true } : {}),
     };
     return state;

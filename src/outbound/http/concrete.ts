@@ -191,6 +191,8 @@ export class Balancer implements Disposable {
       sameMeta,
       random: opts.random ?? ctx.random,
       scanBelow: opts.scanBelow ?? DEFAULT_SCAN_BELOW,
+      // Fixed when the balancer is built (a changed kind applies to new balancers).
+      peerLoad: initial.loadBalancer === "peer-load" ? {} : undefined,
       failureAccrual: initial.failureAccrual,
       ...(opts.clock ? { clock: opts.clock } : {}),
       ...(opts.ewma ? { ewma: opts.ewma } : {}),
