@@ -28,6 +28,11 @@ import {
   type PoolService,
 } from "../src/balance/pool.ts";
 import { DEFAULT_EWMA } from "../src/balance/peak_ewma.ts";
+import {
+  DEFAULT_PEER_LOAD,
+  InboundLoad,
+  type PeerLoadOptions,
+} from "../src/balance/peer_load.ts";
 
 // ------------------------------------------------------------- parameters
 
@@ -38,6 +43,14 @@ const SEED = args.seed ?? 1;
 /** Runs per cell, seeds SEED … SEED+SEEDS−1; percentiles over all their latencies. */
 const SEEDS = args.seeds ?? 3;
 const WORKERS = args.workers ?? 4;
+/** One-way network time client ↔ endpoint in ms (each request and response; the peer's load report travels with its response). */
+const TRAVEL_MS = args.travelMs ?? 0.25;
+/** Also run the earlier Peak-EWMA variants (+scan, /share) and random. */
+const VARIANTS = args.variants ?? false;
+/** Weight of each sample in the inbound's svc EWMA. */
+const ALPHA = args.alpha ?? DEFAULT_PEER_LOAD.alpha;
+/** Only these scenarios (comma-separated), for quick iterations. */
+const ONLY = args.only?.split(",");
 const SVG_PATH = args.svg ??
   new URL("./lb_sim.svg", import.meta.url).pathname;
 const POOL_SIZES = [1, 3, 10, 100];
@@ -103,8 +116,8 @@ interface Scenario {
   readonly dist: Dist;
   /** Latency factor of endpoint `i` of `n` at start. */
   factor(i: number, n: number): number;
-  /** After this fraction of the requests, endpoint 0 becomes 10× slower. */
-  readonly degradeAt?: number;
+  /** Endpoint 0's latency factor becomes `factor` after fraction `at` of the requests. */
+  readonly changes?: readonly { at: number; factor: number }[];
   /** Replace ~10 % of the endpoints (at least one) this many times per run. */
   readonly churnEvents?: number;
 }
@@ -135,7 +148,15 @@ const SCENARIOS: Scenario[] = [
     describe: "uniform; endpoint 0 becomes 10× slower halfway through",
     dist: UNIFORM,
     factor: () => 1,
-    degradeAt: 0.5,
+    changes: [{ at: 0.5, factor: 10 }],
+  },
+  {
+    name: "antagonist",
+    describe:
+      "uniform; endpoint 0's capacity halves (service time ×2) from 30 % to 70 % of the run",
+    dist: UNIFORM,
+    factor: () => 1,
+    changes: [{ at: 0.3, factor: 2 }, { at: 0.7, factor: 1 }],
   },
   {
     name: "churn",
@@ -212,6 +233,15 @@ interface Req {
   ep: SimEndpoint;
   /** Strategy bookkeeping (the pool's dispatch handle). */
   token: unknown;
+  /** Server side: arrival time, in-flight count at arrival. */
+  arrivedMs: number;
+  rifAtStart: number;
+  /** The peer's load report on the response (l5d-petrel-load value). */
+  report: string;
+  /** Server's latency EWMA at response time (for the Prequal rule). */
+  reportLatMs: number;
+  /** When the client received the response. */
+  doneMs: number;
 }
 
 /** An endpoint: a FIFO server with `workers` slots. */
@@ -222,6 +252,10 @@ class SimEndpoint {
   readonly #queue: Req[] = [];
   #head = 0;
   readonly random: () => number;
+  /** The inbound Petrel in front of it (the real reporting code). */
+  readonly load = new InboundLoad({ alpha: ALPHA });
+  /** EWMA of time at the server (Prequal's latency signal). */
+  latMs = -1;
 
   constructor(id: number, factor: number, seed: number) {
     this.id = id;
@@ -292,7 +326,11 @@ interface SimService extends PoolService {
 
 /** Petrel's pool: P2C over Peak-EWMA (optionally a full scan of small pools). */
 function petrel(
-  opts: { scanBelow?: number; perRequestShare?: boolean } = {},
+  opts: {
+    scanBelow?: number;
+    perRequestShare?: boolean;
+    peerLoad?: PeerLoadOptions;
+  } = {},
 ): StrategyFactory {
   return (ctx) => {
     const pool = new P2cPool<SimService, SimEndpoint>({
@@ -301,7 +339,9 @@ function petrel(
       random: ctx.random,
       scanBelow: opts.scanBelow ?? 0,
       ewma: { perRequestShare: opts.perRequestShare ?? false },
+      peerLoad: opts.peerLoad,
     });
+    const peer = opts.peerLoad !== undefined;
     let started: Dispatch | undefined;
     return {
       add: (ep) => pool.add(String(ep.id), ep),
@@ -315,6 +355,7 @@ function petrel(
       },
       finish(req) {
         const d = req.token as Dispatch;
+        if (peer) d.peerLoad(req.report); // the outbound reads the header first
         d.firstFrame();
         d.classified("success");
         d.settled(true);
@@ -383,6 +424,92 @@ function leastBy(
 const leastPending: StrategyFactory = (ctx) => leastBy(ctx, (_ep, n) => n);
 
 /**
+ * Prequal's hot–cold lexicographic rule (HCL) over the reports piggybacked
+ * on responses instead of Prequal's asynchronous probes: the candidates are
+ * every endpoint (at most `PREQUAL_POOL` drawn at random when there are
+ * more); one is hot when its estimated requests in flight (reported + sent
+ * since) exceed the `q` quantile of the candidates'; the coldest-latency
+ * cold one wins, or the least-loaded when all are hot. Endpoints with no
+ * fresh report are cold with latency 0 (explored first, one at a time: a
+ * request in flight makes them hot).
+ */
+function prequal(q = 0.75): StrategyFactory {
+  return (ctx) => {
+    interface St {
+      rif: number;
+      sent: number;
+      lat: number;
+      at: number;
+      own: number;
+    }
+    const list = new EndpointList();
+    const st = new Map<SimEndpoint, St>();
+    const rifs: number[] = [];
+    const cands: SimEndpoint[] = [];
+    return {
+      add(ep) {
+        list.add(ep);
+        st.set(ep, { rif: 0, sent: 0, lat: 0, at: -Infinity, own: 0 });
+      },
+      remove: (ep) => list.remove(ep),
+      pick(nowMs) {
+        const items = list.items;
+        const n = items.length;
+        cands.length = 0;
+        if (n <= PREQUAL_POOL) cands.push(...items);
+        else {
+          for (let k = 0; k < PREQUAL_POOL; k++) {
+            cands.push(items[Math.floor(ctx.random() * n)]!);
+          }
+        }
+        rifs.length = 0;
+        const est = (s: St) =>
+          nowMs - s.at <= DEFAULT_PEER_LOAD.staleMs
+            ? Math.max(s.rif + s.sent, s.own)
+            : s.own;
+        for (const ep of cands) rifs.push(est(st.get(ep)!));
+        const sorted = [...rifs].sort((a, b) => a - b);
+        const limit =
+          sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+        const off = Math.floor(ctx.random() * cands.length);
+        let bestCold: SimEndpoint | undefined, coldLat = Infinity;
+        let bestHot = cands[off]!, hotRif = Infinity;
+        for (let k = 0; k < cands.length; k++) {
+          const i = (off + k) % cands.length;
+          const ep = cands[i]!, s = st.get(ep)!, r = rifs[i]!;
+          const fresh = nowMs - s.at <= DEFAULT_PEER_LOAD.staleMs;
+          const lat = fresh ? s.lat : 0;
+          if (r < limit || (r === limit && limit === 0)) {
+            if (lat < coldLat) {
+              coldLat = lat;
+              bestCold = ep;
+            }
+          } else if (r < hotRif) {
+            hotRif = r;
+            bestHot = ep;
+          }
+        }
+        return bestCold ?? bestHot;
+      },
+      start(req) {
+        const s = st.get(req.ep)!;
+        s.sent++;
+        s.own++;
+      },
+      finish(req) {
+        const s = st.get(req.ep)!;
+        s.own--;
+        const m = /inflight=(\d+)/.exec(req.report);
+        s.rif = Number(m![1]);
+        s.lat = req.reportLatMs;
+        s.at = req.doneMs;
+        s.sent = 0;
+      },
+    };
+  };
+}
+
+/**
  * Knows each endpoint's true mean service time now and its queue: the
  * expected latency of one more request there (join the shortest expected
  * delay).
@@ -394,17 +521,33 @@ const oracle: StrategyFactory = (ctx) =>
     return mean * (1 + waiting / WORKERS);
   });
 
+/** p99 ratios up to this count as equal (seed noise) in the comparison with p2c-ewma. */
+const SAME = 1.03;
+
+/** Candidates of the Prequal rule (Prequal's probe pool size). */
+const PREQUAL_POOL = 16;
+
 const STRATEGIES: { name: string; make: StrategyFactory }[] = [
   { name: "p2c-ewma", make: petrel() },
-  { name: "p2c-ewma+scan", make: petrel({ scanBelow: SCAN_BELOW }) },
-  { name: "p2c-ewma/share", make: petrel({ perRequestShare: true }) },
-  {
-    name: "p2c-ewma/share+scan",
-    make: petrel({ perRequestShare: true, scanBelow: SCAN_BELOW }),
-  },
+  ...(VARIANTS
+    ? [
+      { name: "p2c-ewma+scan", make: petrel({ scanBelow: SCAN_BELOW }) },
+      { name: "p2c-ewma/share", make: petrel({ perRequestShare: true }) },
+      {
+        name: "p2c-ewma/share+scan",
+        make: petrel({ perRequestShare: true, scanBelow: SCAN_BELOW }),
+      },
+      { name: "random", make: random },
+    ]
+    : []),
   { name: "round-robin", make: roundRobin },
-  { name: "random", make: random },
   { name: "least-pending", make: leastPending },
+  { name: "prequal-hcl", make: prequal() },
+  { name: "peer-load", make: petrel({ peerLoad: {} }) },
+  {
+    name: "peer-load+scan",
+    make: petrel({ peerLoad: {}, scanBelow: SCAN_BELOW }),
+  },
   { name: "oracle", make: oracle },
 ];
 
@@ -461,9 +604,11 @@ function simulate(
   const latencies = new Float64Array(REQUESTS - WARMUP);
   let issued = 0;
   let completed = 0;
-  const degradeAfter = scenario.degradeAt === undefined
-    ? -1
-    : Math.round(REQUESTS * scenario.degradeAt);
+  const changes = new Map(
+    (scenario.changes ?? []).map((
+      c,
+    ) => [Math.round(REQUESTS * c.at), c.factor]),
+  );
   const churnEvery = scenario.churnEvents
     ? Math.floor(REQUESTS / (scenario.churnEvents + 1))
     : 0;
@@ -471,25 +616,51 @@ function simulate(
   const serve = (ep: SimEndpoint, req: Req) => {
     ep.busy++;
     const ms = scenario.dist.sample(ep.random) * ep.factor;
-    heap.push(now + ms, () => done(req));
+    heap.push(now + ms, () => served(req));
+  };
+  const arrive = (req: Req) => {
+    const ep = req.ep;
+    req.arrivedMs = now;
+    req.rifAtStart = ep.load.start();
+    if (ep.busy < WORKERS) serve(ep, req);
+    else ep.enqueue(req);
   };
   const issue = (client: number) => {
     issued++;
     const ep = strategy.pick(now);
-    const req: Req = { client, startMs: now, ep, token: undefined };
+    const req: Req = {
+      client,
+      startMs: now,
+      ep,
+      token: undefined,
+      arrivedMs: 0,
+      rifAtStart: 0,
+      report: "",
+      reportLatMs: 0,
+      doneMs: 0,
+    };
     strategy.start(req);
-    if (ep.busy < WORKERS) serve(ep, req);
-    else ep.enqueue(req);
+    heap.push(now + TRAVEL_MS, () => arrive(req));
   };
-  const done = (req: Req) => {
+  /** The endpoint answers: its inbound stamps the report on the response. */
+  const served = (req: Req) => {
     const ep = req.ep;
     ep.busy--;
+    const lat = now - req.arrivedMs;
+    req.report = ep.load.finish(req.rifAtStart, req.arrivedMs, now);
+    ep.latMs = ep.latMs < 0 ? lat : ep.latMs + 0.2 * (lat - ep.latMs);
+    req.reportLatMs = ep.latMs;
     const next = ep.dequeue();
     if (next) serve(ep, next);
+    heap.push(now + TRAVEL_MS, () => done(req));
+  };
+  const done = (req: Req) => {
+    req.doneMs = now;
     strategy.finish(req);
     if (completed >= WARMUP) latencies[completed - WARMUP] = now - req.startMs;
     completed++;
-    if (completed === degradeAfter) live[0]!.factor = 10;
+    const f = changes.get(completed);
+    if (f !== undefined) live[0]!.factor = f;
     if (churnEvery > 0 && completed % churnEvery === 0) {
       const k = Math.max(1, Math.round(live.length / 10));
       for (let j = 0; j < k; j++) {
@@ -546,6 +717,7 @@ interface Row {
 const started = performance.now();
 const rows: Row[] = [];
 for (const scenario of SCENARIOS) {
+  if (ONLY && !ONLY.includes(scenario.name)) continue;
   for (const n of POOL_SIZES) {
     for (const concurrency of CONCURRENCY) {
       const results = new Map<string, Result>();
@@ -652,14 +824,46 @@ for (const r of rows) {
   );
 }
 console.log("");
-for (const name of judged.filter((n) => n.startsWith("p2c"))) {
+for (
+  const name of judged.filter((n) =>
+    n.startsWith("p2c") || n.startsWith("peer") || n.startsWith("prequal")
+  )
+) {
   const m = misses.get(name)!;
   console.log(
-    `${name}: ${
+    `- ${name}: ${
       m.length === 0
         ? "meets both goals in every scenario"
         : `misses ${m.length}: ${m.join("; ")}`
     }`,
+  );
+}
+
+// The default's condition: at least as good as p2c-ewma in every cell.
+console.log(
+  `\np99 ÷ p2c-ewma p99, cells where a strategy is worse than linkerd's by more than ${
+    ((SAME - 1) * 100).toFixed(0)
+  } % (ties within that are noise of the seeds):\n`,
+);
+for (
+  const name of judged.filter((n) =>
+    n.startsWith("peer") || n.startsWith("prequal")
+  )
+) {
+  const worse: string[] = [];
+  let best = Infinity, bestAt = "";
+  for (const r of rows) {
+    const ratio = r.results.get(name)!.p99 / r.results.get("p2c-ewma")!.p99;
+    const where = `${r.scenario} n=${r.n} c=${r.concurrency}`;
+    if (ratio > SAME) worse.push(`${where} (${ratio.toFixed(2)}×)`);
+    if (ratio < best) [best, bestAt] = [ratio, where];
+  }
+  console.log(
+    `- ${name}: ${
+      worse.length === 0
+        ? "never worse"
+        : `worse in ${worse.length}: ${worse.join("; ")}`
+    }; best ${best.toFixed(2)}× at ${bestAt}`,
   );
 }
 
@@ -719,6 +923,10 @@ function svg(rows: Row[]): string {
 }
 
 interface Args {
+  alpha?: number;
+  only?: string;
+  travelMs?: number;
+  variants?: boolean;
   requests?: number;
   seed?: number;
   seeds?: number;
@@ -735,6 +943,10 @@ function parseArgs(argv: string[]): Args {
     else if (a === "--seeds" && v) out.seeds = Number(argv[++i]);
     else if (a === "--svg" && v) out.svg = argv[++i]!;
     else if (a === "--workers" && v) out.workers = Number(argv[++i]);
+    else if (a === "--travel-ms" && v) out.travelMs = Number(argv[++i]);
+    else if (a === "--variants") out.variants = true;
+    else if (a === "--alpha" && v) out.alpha = Number(argv[++i]);
+    else if (a === "--only" && v) out.only = argv[++i]!;
     else throw new TypeError(`Cannot parse argument: current value is "${a}"`);
   }
   return out;
