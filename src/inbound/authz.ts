@@ -8,8 +8,9 @@
  * Refusals are answered here as linkerd's inbound `ServerRescue` does: no
  * route 404 (gRPC NOT_FOUND), unauthorized 403 (gRPC PERMISSION_DENIED),
  * rate limited 429 (gRPC RESOURCE_EXHAUSTED), gRPC ones in a 200 with
- * `grpc-status`. `l5d-proxy-error` is added for meshed clients only
- * (linkerd emits the headers when the client has an identity).
+ * `grpc-status`. `l5d-proxy-error` carries the reason when informational
+ * headers are on (linkerd adds it for meshed clients only; Petrel's inbound
+ * has always told every client).
  *
  * @module
  */
@@ -112,6 +113,8 @@ export interface HttpPolicyOptions {
   log: Log;
   /** @default {Math.random} */
   random?: () => number;
+  /** Add `l5d-proxy-error` to refusals. @default {true} */
+  informationalHeaders?: boolean;
 }
 
 /** The authorization of `conn` on `authorizations`: the first that admits it. */
@@ -141,7 +144,7 @@ export function newHttpPolicy(
   const clientId = conn.tls.kind === "established"
     ? conn.tls.clientId
     : undefined;
-  const emit = clientId !== undefined;
+  const emit = opts.informationalHeaders ?? true;
   return function httpPolicyService(req: HttpRequest): Promise<HttpResponse> {
     const p = policy.get();
     const c = compilePolicy(p);

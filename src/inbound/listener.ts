@@ -43,7 +43,12 @@ import type { Watch } from "../svc/watch.ts";
 import { newHttpPolicy } from "./authz.ts";
 import { InboundHttp } from "./http.ts";
 import type { InboundAuthzMetrics } from "./metrics.ts";
-import { authorize, type DenyReason, type InboundPolicy } from "./policy.ts";
+import {
+  authorize,
+  type ConnectionAuth,
+  type DenyReason,
+  type InboundPolicy,
+} from "./policy.ts";
 import { InboundPolicyStore } from "./policy_watch.ts";
 import {
   type ConnTls,
@@ -211,7 +216,7 @@ export async function startInboundListener(
         clientIp: t.clientIp,
       },
       clientId === undefined ? app.anonymous : app.forClient(clientId),
-      { metrics: opts.metrics, log },
+      { metrics: opts.metrics, log, informationalHeaders: info },
     );
     serveHttpWith(socket, protocol, initial, t.clientAddr, service);
   };
@@ -277,11 +282,35 @@ export async function startInboundListener(
     det: Detection,
     t: Target,
     tlsState: ConnTls,
+    auth: ConnectionAuth,
   ): void => {
     // A connection closed before its first byte (a readiness probe) is
     // neither served nor refused.
     if (det.protocol === "eof") {
       socket.destroy();
+      return;
+    }
+    const legacy = defaultPolicyRefusal(t.policy.get(), auth);
+    if (legacy !== undefined) {
+      observer?.denied(legacy.reason);
+      opts.metrics?.tcpDeny(
+        { targetAddr: t.targetAddr, port: t.port, tls: tlsState },
+        t.policy.get(),
+      );
+      log.info("inbound connection refused", {
+        client: t.clientAddr,
+        reason: legacy.reason,
+        error: legacy.message,
+      });
+      if (det.protocol === "http1" || det.protocol === "h2") {
+        serveHttpWith(
+          socket,
+          det.protocol,
+          det.initial,
+          t.clientAddr,
+          appFor(t.port).denied(legacy.message),
+        );
+      } else socket.destroy();
       return;
     }
     if (det.protocol === "http1" || det.protocol === "h2") {
@@ -298,14 +327,19 @@ export async function startInboundListener(
     message: string,
     clientAddr: string,
   ) => {
+    const det = await detect(socket, detectTimeoutMs);
+    if (socket.destroyed) return;
+    // A probe closed before its first byte is not counted.
+    if (det.protocol === "eof") {
+      socket.destroy();
+      return;
+    }
     observer?.denied(reason);
     log.info("inbound connection refused", {
       client: clientAddr,
       reason,
       error: message,
     });
-    const det = await detect(socket, detectTimeoutMs);
-    if (socket.destroyed) return;
     if (det.protocol === "http1" || det.protocol === "h2") {
       serveHttpWith(
         socket,
@@ -424,7 +458,7 @@ export async function startInboundListener(
         socket.destroy();
         return;
       }
-      serve(socket, det, target, plaintextTls(socket));
+      serve(socket, det, target, plaintextTls(socket), { tls: false });
       return;
     }
     if (terminator === undefined) {
@@ -437,6 +471,7 @@ export async function startInboundListener(
     }
     let tlsSocket: tls.TLSSocket;
     let tlsState: ConnTls;
+    let auth: ConnectionAuth;
     let alpn: string | false;
     try {
       const accepted = await terminator.accept(socket, det.initial);
@@ -460,6 +495,7 @@ export async function startInboundListener(
         return;
       }
       tlsState = { kind: "established", clientId: d.clientId };
+      auth = { tls: true, peer: accepted.peer };
     } catch (err) {
       log.info("inbound TLS handshake failed", {
         client: `${socket.remoteAddress}:${socket.remotePort}`,
@@ -480,7 +516,7 @@ export async function startInboundListener(
     }
     const inner = await detect(tlsSocket, detectTimeoutMs);
     if (tlsSocket.destroyed) return;
-    serve(tlsSocket, inner, target, tlsState);
+    serve(tlsSocket, inner, target, tlsState, auth);
   };
 
   const server = net.createServer(
@@ -513,6 +549,25 @@ export async function startInboundListener(
       if (ownStore) store[Symbol.dispose]();
     },
   };
+}
+
+/**
+ * Petrel's connection-level refusal under the `all-authenticated` and
+ * `deny` default policies (before the policy API: every request on the
+ * connection is answered 403 with the TLS reason, counted in
+ * `inbound_connections_denied_total{reason}`); undefined for any other
+ * policy, which is checked request by request.
+ */
+function defaultPolicyRefusal(
+  p: ServerPolicy,
+  auth: ConnectionAuth,
+): { reason: DenyReason; message: string } | undefined {
+  if (p.meta.kind !== "default") return undefined;
+  if (p.meta.name !== "all-authenticated" && p.meta.name !== "deny") {
+    return undefined;
+  }
+  const d = authorize(p.meta.name, auth);
+  return d.allow ? undefined : { reason: d.reason, message: d.message };
 }
 
 /**

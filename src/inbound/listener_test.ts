@@ -96,17 +96,19 @@ Deno.test("startInboundListener() forwards plaintext HTTP/2 to the app as HTTP/2
 
 Deno.test("startInboundListener() with the deny policy answers 403, and gRPC PERMISSION_DENIED", async () => {
   const app = await startHttpBackend();
+  const rec = recorder();
   const inbound = await startInboundListener({
     listenAddr: "127.0.0.1:0",
     appPort: app.port,
     policy: "deny",
     log: LOG,
+    observer: rec.observer,
   });
   try {
     const r = await httpRequest(inbound.port, "app.test", "/");
     assert.equal(r.status, 403);
-    // linkerd emits l5d-proxy-error to meshed clients only.
-    assert.equal(r.headers["l5d-proxy-error"], undefined);
+    assert.match(r.headers["l5d-proxy-error"] ?? "", /denies all connections/);
+    assert.equal(r.headers["l5d-proxy-connection"], "close");
     const g = await h2Request(inbound.port, {
       ":authority": "app.test",
       ":method": "POST",
@@ -115,7 +117,7 @@ Deno.test("startInboundListener() with the deny policy answers 403, and gRPC PER
     });
     assert.equal(g.headers[":status"], 200);
     assert.equal(g.headers["grpc-status"], "7");
-    assert.equal(g.headers["grpc-message"], "unauthorized request on route");
+    assert.deepEqual(rec.denied, ["deny", "deny"]);
     assert.equal(app.requests, 0);
   } finally {
     inbound.close();
