@@ -13,7 +13,8 @@
  * @module
  */
 import { StreamResetError } from "../../errors.ts";
-import type { Body, BodySink, HeaderMap } from "../message.ts";
+import type { Body, HeaderMap } from "../message.ts";
+import { codeFor, H2Body } from "./body.ts";
 import {
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_WINDOW,
@@ -32,14 +33,21 @@ import {
   unpad,
 } from "./frame.ts";
 import {
+  encodeFields,
+  type H2Head,
+  HeadCollector,
+  statusHead,
+} from "./fields.ts";
+import {
   HeaderListTooLarge,
   HpackDecoder,
   HpackEncoder,
   HpackError,
   HpackWriter,
-  isValidFieldName,
-  isValidFieldValue,
 } from "./hpack.ts";
+
+export { H2Body } from "./body.ts";
+export { type H2Head, statusHead } from "./fields.ts";
 
 /** Which end of the connection we are. */
 export type H2Role = "client" | "server";
@@ -101,22 +109,6 @@ export interface H2ConnOptions {
   now?: () => number;
 }
 
-/** A decoded, validated request or response head (or trailers). */
-export interface H2Head {
-  /** `:method` (requests). */
-  method: string;
-  /** `:scheme` (requests). */
-  scheme: string;
-  /** `:authority` (requests), "" when absent. */
-  authority: string;
-  /** `:path` (requests). */
-  path: string;
-  /** `:status` (responses), else 0. */
-  status: number;
-  /** Regular fields, lower-case names; repeated ones as arrays, cookies joined. */
-  headers: HeaderMap;
-}
-
 // Stream states (RFC 9113 §5.1; no reserved states: push is refused).
 const OPEN = 1;
 const HALF_CLOSED_LOCAL = 2; // we sent END_STREAM
@@ -157,7 +149,7 @@ export class H2Stream {
    */
   onClose: ((code: number | undefined, refused: boolean) => void) | null = null;
   /** The incoming message body; null when the message had none. */
-  body: H2Body | null = null;
+  body: H2Body<H2Stream> | null = null;
   /** @internal */ state: number = OPEN;
   /** @internal */ sendWindow: number;
   /** @internal */ recvWindow: number;
@@ -193,152 +185,6 @@ export class H2Stream {
   get localEnded(): boolean {
     return this.state === HALF_CLOSED_LOCAL || this.state === CLOSED;
   }
-}
-
-/**
- * The body of a message arriving on a stream (h2 `RecvStream`). Data is
- * queued until the consumer takes it; only then is the window reopened, so
- * a slow consumer bounds what the peer may send.
- */
-export class H2Body implements Body {
-  readonly length: number | undefined;
-  readonly #conn: H2Conn;
-  readonly #stream: H2Stream;
-  #sink: BodySink | null = null;
-  #q: Uint8Array[] = [];
-  #qHead = 0;
-  #paused = false;
-  #flushing = false;
-  /** 0 open, 1 ended, 2 failed, 3 delivered, 4 cancelled */
-  #state = 0;
-  #trailers: HeaderMap | undefined = undefined;
-  #error: Error | undefined = undefined;
-
-  constructor(conn: H2Conn, stream: H2Stream, length: number | undefined) {
-    this.#conn = conn;
-    this.#stream = stream;
-    this.length = length;
-  }
-
-  /** @internal DATA arrived. */
-  push(chunk: Uint8Array): void {
-    if (this.#state !== 0) {
-      this.#conn.consumed(this.#stream, chunk.length, false);
-      return;
-    }
-    if (
-      this.#sink !== null && !this.#paused && this.#qHead === this.#q.length
-    ) {
-      this.#conn.consumed(this.#stream, chunk.length, true);
-      this.#sink.data(chunk);
-      return;
-    }
-    this.#q.push(chunk);
-  }
-
-  /** @internal END_STREAM arrived. */
-  finish(trailers: HeaderMap | undefined): void {
-    if (this.#state !== 0) return;
-    this.#state = 1;
-    this.#trailers = trailers;
-    if (this.#sink !== null && !this.#paused) this.#flush();
-  }
-
-  /** @internal The stream was reset or the connection lost. */
-  fail(err: Error): void {
-    if (this.#state > 1) return;
-    this.#state = 2;
-    this.#error = err;
-    this.#q = [];
-    this.#qHead = 0;
-    if (this.#sink !== null) this.#flush();
-  }
-
-  start(sink: BodySink): void {
-    if (this.#sink !== null) return;
-    this.#sink = sink;
-    if (this.#state !== 0 || this.#q.length > this.#qHead) {
-      queueMicrotask(() => this.#flush());
-    }
-  }
-
-  pause(): void {
-    this.#paused = true;
-  }
-
-  resume(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
-    this.#flush();
-  }
-
-  cancel(err?: Error): void {
-    if (this.#state >= 3) return;
-    const open = this.#state === 0;
-    this.#state = 4;
-    let n = 0;
-    for (let i = this.#qHead; i < this.#q.length; i++) n += this.#q[i]!.length;
-    this.#q = [];
-    this.#qHead = 0;
-    if (n > 0) this.#conn.consumed(this.#stream, n, false);
-    if (open) this.#conn.reset(this.#stream, codeFor(err));
-  }
-
-  #flush(): void {
-    const sink = this.#sink;
-    if (sink === null || this.#flushing) return;
-    this.#flushing = true;
-    try {
-      const q = this.#q;
-      while (!this.#paused && this.#qHead < q.length && this.#state < 2) {
-        const c = q[this.#qHead]!;
-        q[this.#qHead++] = EMPTY;
-        this.#conn.consumed(this.#stream, c.length, this.#state === 0);
-        sink.data(c);
-      }
-      if (this.#qHead === q.length && q.length > 0) {
-        this.#q = [];
-        this.#qHead = 0;
-      }
-      if (this.#paused) return;
-      if (this.#state === 1 && this.#qHead === this.#q.length) {
-        this.#state = 3;
-        sink.end(this.#trailers);
-      } else if (this.#state === 2) {
-        this.#state = 3;
-        sink.error(this.#error!);
-      }
-    } finally {
-      this.#flushing = false;
-    }
-  }
-}
-
-/** The reset code for an error travelling towards the peer. */
-function codeFor(err: Error | undefined): number {
-  if (err instanceof StreamResetError) return err.code;
-  return err === undefined ? ErrorCode.CANCEL : ErrorCode.INTERNAL_ERROR;
-}
-
-/** Fields that are connection-specific and so malformed in HTTP/2 (RFC 9113 §8.2.2). */
-function connectionSpecific(name: string): boolean {
-  switch (name.length) {
-    case 7:
-      return name === "upgrade";
-    case 10:
-      return name === "connection" || name === "keep-alive";
-    case 16:
-      return name === "proxy-connection";
-    case 17:
-      return name === "transfer-encoding";
-  }
-  return false;
-}
-
-/** Whether a value is safe to put in a field block (no CR, LF or NUL). */
-function sendable(v: string): boolean {
-  return v.indexOf("\r") === -1 && v.indexOf("\n") === -1 &&
-    v.indexOf("\0") === -1;
 }
 
 /** A connection error raised inside the connection: GOAWAY, then close. */
@@ -410,12 +256,7 @@ export class H2Conn {
   #blockBytes = 0;
   #blockFrames = 0;
   // The head being decoded.
-  #dHead: H2Head | null = null;
-  #dError = "";
-  #dRegular = false;
-  #dTrailers = false;
-  #dContentLength = -1;
-  readonly #emit = (name: string, value: string) => this.#onField(name, value);
+  readonly #fields: HeadCollector;
 
   // Lifecycle.
   #goawaySent = -1;
@@ -461,6 +302,7 @@ export class H2Conn {
       throw new RangeError("Cannot use a window above 2^31-1");
     }
     this.#nextStreamId = role === "client" ? 1 : 2;
+    this.#fields = new HeadCollector(role);
     this.#decoder = new HpackDecoder(tableSize, this.#maxHeaderList);
     this.#encoder = new HpackEncoder();
     this.#reader = new FrameReader(
@@ -879,7 +721,7 @@ export class H2Conn {
       sid > this.#lastPeerStreamId && this.role === "server";
     const trailers = s !== undefined && s.headSeen;
     // Decode first, always: the HPACK state is shared by every stream.
-    const head = this.#decode(block, trailers, endStream);
+    const head = this.#decode(block, trailers);
     if (s === undefined && !isNew) {
       if (this.#isIdle(sid)) {
         throw new ConnError(
@@ -918,7 +760,7 @@ export class H2Conn {
       }
       return this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
     }
-    if (this.#dError !== "") {
+    if (this.#fields.error !== "") {
       return this.#streamError(s, ErrorCode.PROTOCOL_ERROR);
     }
     if (trailers) {
@@ -936,7 +778,7 @@ export class H2Conn {
       return;
     }
     s.headSeen = true;
-    const cl = this.#dContentLength;
+    const cl = this.#fields.contentLength;
     const noBody = this.role === "client" &&
       (s.isHead || head.status === 204 || head.status === 304);
     if (cl >= 0 && !noBody) {
@@ -964,129 +806,22 @@ export class H2Conn {
 
   /**
    * Decodes a field block into an H2Head; null when the list is too large.
-   * Validation problems leave `#dError` set (a stream PROTOCOL_ERROR).
+   * Validation problems leave `#fields.error` set (a stream PROTOCOL_ERROR).
    */
-  #decode(
-    block: Uint8Array,
-    trailers: boolean,
-    endStream: boolean,
-  ): H2Head | null {
-    const head: H2Head = {
-      method: "",
-      scheme: "",
-      authority: "",
-      path: "",
-      status: 0,
-      headers: {},
-    };
-    this.#dHead = head;
-    this.#dError = "";
-    this.#dRegular = false;
-    this.#dTrailers = trailers;
-    this.#dContentLength = -1;
+  #decode(block: Uint8Array, trailers: boolean): H2Head | null {
+    const f = this.#fields;
+    const head = f.start(trailers);
     try {
-      this.#decoder.decode(block, this.#emit);
+      this.#decoder.decode(block, f.emit);
     } catch (e) {
       if (e instanceof HeaderListTooLarge) return null;
       if (e instanceof HpackError) {
         throw new ConnError(ErrorCode.COMPRESSION_ERROR, e.message);
       }
       throw e;
-    } finally {
-      this.#dHead = null;
     }
-    if (this.#dError === "" && !trailers) this.#checkPseudo(head);
-    void endStream;
+    f.finish();
     return head;
-  }
-
-  #checkPseudo(h: H2Head): void {
-    if (this.role === "server") {
-      if (h.method === "") this.#dError = "missing :method";
-      else if (h.method === "CONNECT") {
-        if (h.scheme !== "" || h.path !== "" || h.authority === "") {
-          this.#dError = "malformed CONNECT";
-        }
-      } else if (h.scheme === "" || h.path === "") {
-        this.#dError = "missing :scheme or :path";
-      }
-    } else if (h.status === 0) this.#dError = "missing :status";
-  }
-
-  #onField(name: string, value: string): void {
-    if (this.#dError !== "") return;
-    const h = this.#dHead!;
-    if (!isValidFieldName(name)) {
-      this.#dError = `invalid field name`;
-      return;
-    }
-    if (!isValidFieldValue(value)) {
-      this.#dError = `invalid value of ${name}`;
-      return;
-    }
-    if (name.charCodeAt(0) === 58) {
-      if (this.#dRegular || this.#dTrailers) {
-        this.#dError = "pseudo-header after a regular field";
-        return;
-      }
-      this.#pseudo(h, name, value);
-      return;
-    }
-    this.#dRegular = true;
-    if (connectionSpecific(name)) {
-      this.#dError = `connection-specific field ${name}`;
-      return;
-    }
-    if (name.length === 2 && name === "te" && value !== "trailers") {
-      this.#dError = "te other than trailers";
-      return;
-    }
-    if (name.length === 14 && name === "content-length") {
-      const n = /^[0-9]{1,15}$/.test(value) ? Number(value) : -1;
-      if (
-        n < 0 ||
-        (this.#dContentLength >= 0 && this.#dContentLength !== n)
-      ) {
-        this.#dError = "invalid content-length";
-        return;
-      }
-      this.#dContentLength = n;
-    }
-    const headers = h.headers;
-    const prev = headers[name];
-    if (prev === undefined) headers[name] = value;
-    else if (name === "cookie") headers[name] = prev + "; " + value;
-    else if (typeof prev === "string") headers[name] = [prev, value];
-    else prev.push(value);
-  }
-
-  #pseudo(h: H2Head, name: string, value: string): void {
-    if (this.role === "server") {
-      switch (name) {
-        case ":method":
-          if (h.method !== "" || value === "") break;
-          h.method = value;
-          return;
-        case ":scheme":
-          if (h.scheme !== "" || value === "") break;
-          h.scheme = value;
-          return;
-        case ":authority":
-          if (h.authority !== "") break;
-          h.authority = value;
-          return;
-        case ":path":
-          if (h.path !== "" || value === "") break;
-          h.path = value;
-          return;
-      }
-    } else if (name === ":status" && h.status === 0) {
-      if (/^[1-9][0-9][0-9]$/.test(value)) {
-        h.status = Number(value);
-        return;
-      }
-    }
-    this.#dError = `invalid or repeated pseudo-header ${name}`;
   }
 
   #onPriority(sid: number, p: Uint8Array): void {
@@ -1329,32 +1064,8 @@ export class H2Conn {
         enc.encodeField(":authority", head.authority, w);
       }
     }
-    if (regular) this.#encodeFields(head.headers, w);
+    if (regular) encodeFields(enc, head.headers, w);
     this.#writer.headers(s.id, w.subarray(), endStream, this.#peerMaxFrame);
-  }
-
-  #encodeFields(headers: HeaderMap, w: HpackWriter): void {
-    const enc = this.#encoder;
-    for (const name in headers) {
-      if (connectionSpecific(name)) continue;
-      if (name.length === 4 && name === "host") continue;
-      if (name.charCodeAt(0) === 58) continue;
-      const v = headers[name]!;
-      if (name.length === 2 && name === "te") {
-        const s = typeof v === "string" ? v : v.join(",");
-        if (s.toLowerCase().includes("trailers")) {
-          enc.encodeField("te", "trailers", w);
-        }
-        continue;
-      }
-      if (typeof v === "string") {
-        if (sendable(v)) enc.encodeField(name, v, w);
-      } else {
-        for (let i = 0; i < v.length; i++) {
-          if (sendable(v[i]!)) enc.encodeField(name, v[i]!, w);
-        }
-      }
-    }
   }
 
   /** Sends what the windows allow of `s`'s queued body, then its end. */
@@ -1700,11 +1411,6 @@ function equal8(a: Uint8Array, b: Uint8Array): boolean {
 function hasFields(h: HeaderMap): boolean {
   for (const _ in h) return true;
   return false;
-}
-
-/** A response head with only a status. */
-export function statusHead(status: number, headers: HeaderMap = {}): H2Head {
-  return { method: "", scheme: "", authority: "", path: "", status, headers };
 }
 
 function TRAILERS_HEAD(headers: HeaderMap): H2Head {

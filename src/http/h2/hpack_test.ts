@@ -841,7 +841,7 @@ Deno.test("HpackDecoder and Python's hpack both reject the malformed blocks", as
     bad.map((b) => "decode " + b.replace(/\s/g, "")),
   );
   replies.forEach((r, i) => {
-    assert.match(r, /^error /, bad[i]);
+    assert.match(r, /^error /, bad[i]!);
     assert.throws(
       () => new HpackDecoder().decode(hex(bad[i]!), () => {}),
       HpackError,
