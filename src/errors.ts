@@ -1,15 +1,24 @@
 /**
  * Proxy errors with stable kinds (linkerd `linkerd/error`, `app/core/errors`).
  *
- * Only `outbound/server.ts` (via `http/respond.ts`) turns them into responses.
+ * Only `http/respond.ts` turns them into responses (its `rescuer()`, used by
+ * the outbound server layer and the inbound application stack).
  *
  * @module
  */
 
-/** A runtime proxy failure with a stable `kind` label (linkerd error kinds). */
+/** A runtime proxy failure with a stable `kind` (linkerd error kinds). */
 export abstract class ProxyError extends Error {
-  /** Stable label value, as linkerd's `error="..."` metric label. */
+  /** What failed, stable (logs, tests). */
   abstract readonly kind: string;
+  /**
+   * The error's `error="..."` label in `outbound_http_errors_total` and the
+   * dashboard, as linkerd's `ServerRescue` labels it (the one vocabulary:
+   * `http/respond.ts` reads it, never spells one). Defaults to `kind`.
+   */
+  get label(): string {
+    return this.kind;
+  }
 }
 
 /** No endpoint became ready within the failfast timeout (linkerd `FailFastError`). */
@@ -73,6 +82,9 @@ const STREAM_TIMEOUT_NAMES: Readonly<Record<StreamTimeoutKind, string>> = {
 /** Connecting to an endpoint timed out (linkerd `ConnectTimeout`). */
 export class ConnectTimeoutError extends ProxyError {
   readonly kind = "connect timeout";
+  override get label(): string {
+    return "i/o";
+  }
   constructor(readonly addr: string, readonly timeoutMs: number) {
     super(`connect timed out after ${timeoutMs}ms: ${addr}`);
     this.name = "ConnectTimeoutError";
@@ -97,6 +109,9 @@ export class EndpointIoError extends ProxyError {
 /** A backend that can never dispatch (linkerd `DispatcherFailed`). */
 export class DispatcherFailedError extends ProxyError {
   readonly kind = "dispatcher failed";
+  override get label(): string {
+    return "unexpected";
+  }
   constructor(message: string) {
     super(message);
     this.name = "DispatcherFailedError";
@@ -106,6 +121,9 @@ export class DispatcherFailedError extends ProxyError {
 /** The logical destination could not be resolved. */
 export class ResolveError extends ProxyError {
   readonly kind = "unresolved";
+  override get label(): string {
+    return "unexpected";
+  }
   constructor(readonly authority: string, options?: ErrorOptions) {
     const cause = options?.cause;
     super(
@@ -121,6 +139,9 @@ export class ResolveError extends ProxyError {
 /** The request names no destination Petrel can route to. */
 export class NoRouteError extends ProxyError {
   readonly kind = "no route";
+  override get label(): string {
+    return "unexpected";
+  }
   constructor(message = "no route found for request") {
     super(message);
     this.name = "NoRouteError";
@@ -130,6 +151,9 @@ export class NoRouteError extends ProxyError {
 /** A route's redirect filter answers the request (linkerd `HttpRouteRedirect`). */
 export class HttpRouteRedirectError extends ProxyError {
   readonly kind = "redirect";
+  override get label(): string {
+    return "unexpected";
+  }
   constructor(readonly status: number, readonly location: string) {
     super(`redirected to ${location}`);
     this.name = "HttpRouteRedirectError";
@@ -139,6 +163,9 @@ export class HttpRouteRedirectError extends ProxyError {
 /** A route's failure injector failed the request (linkerd `HttpRouteInjectedFailure`). */
 export class HttpRouteInjectedFailureError extends ProxyError {
   readonly kind = "injected failure";
+  override get label(): string {
+    return "unexpected";
+  }
   constructor(readonly status: number, message: string) {
     super(message);
     this.name = "HttpRouteInjectedFailureError";
@@ -148,6 +175,9 @@ export class HttpRouteInjectedFailureError extends ProxyError {
 /** A gRPC route's failure injector failed the request (linkerd `GrpcRouteInjectedFailure`). */
 export class GrpcRouteInjectedFailureError extends ProxyError {
   readonly kind = "injected failure";
+  override get label(): string {
+    return "unexpected";
+  }
   constructor(readonly code: number, message: string) {
     super(message);
     this.name = "GrpcRouteInjectedFailureError";
@@ -194,6 +224,9 @@ export class BadRequestError extends ProxyError {
  */
 export class StreamResetError extends ProxyError {
   readonly kind = "reset";
+  override get label(): string {
+    return "i/o";
+  }
   constructor(readonly code: number, message?: string) {
     super(message ?? `stream reset: ${h2CodeName(code)}`);
     this.name = "StreamResetError";
@@ -203,9 +236,25 @@ export class StreamResetError extends ProxyError {
 /** The proxy is draining and refuses new work. */
 export class DrainingError extends ProxyError {
   readonly kind = "draining";
+  override get label(): string {
+    return "loadshed";
+  }
   constructor() {
     super("proxy is shutting down");
     this.name = "DrainingError";
+  }
+}
+
+/**
+ * The inbound policy refused the connection or request (linkerd
+ * `HttpRouteUnauthorized` / `ServerUnauthorized`): 403, gRPC
+ * PERMISSION_DENIED, and the connection closed.
+ */
+export class UnauthorizedError extends ProxyError {
+  readonly kind = "unauthorized";
+  constructor(reason: string) {
+    super(reason);
+    this.name = "UnauthorizedError";
   }
 }
 

@@ -7,16 +7,7 @@
  * @module
  */
 import type { ProxyMetrics } from "../metrics/registry.ts";
-
-/** A rescued error shown by the dashboard. */
-export interface RecentError {
-  timeMs: number;
-  kind: string;
-  message: string;
-  status: number;
-  authority: string;
-  path: string;
-}
+import type { RescuedError } from "../http/respond.ts";
 
 /**
  * The live state of one balancer endpoint (state and Peak-EWMA cost), when
@@ -35,26 +26,26 @@ export interface StateSource {
   /** Configured services (the current config file). */
   services(): { name: string; protocol: string; endpoints: string[] }[];
   /** The most recent rescued errors, newest last. */
-  recentErrors(): readonly RecentError[];
+  recentErrors(): readonly RescuedError[];
   /** Live endpoint states and costs, when known. */
   endpoints?(): Iterable<EndpointLive>;
 }
 
 /** A fixed-size ring of recent errors, fed by the outbound rescue layer. */
 export class ErrorRing {
-  readonly #items: RecentError[] = [];
+  readonly #items: RescuedError[] = [];
   readonly #capacity: number;
 
   constructor(capacity = 50) {
     this.#capacity = capacity;
   }
 
-  push(e: RecentError): void {
+  push(e: RescuedError): void {
     this.#items.push(e);
     if (this.#items.length > this.#capacity) this.#items.shift();
   }
 
-  list(): readonly RecentError[] {
+  list(): readonly RescuedError[] {
     return this.#items;
   }
 }
@@ -90,7 +81,7 @@ export interface DashboardState {
     requestRate: number;
     errorRate: number;
   }[];
-  recentErrors: readonly RecentError[];
+  recentErrors: readonly RescuedError[];
 }
 
 interface Sample {

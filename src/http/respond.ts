@@ -2,8 +2,9 @@
  * Turns proxy errors into synthetic responses (linkerd
  * `app/core/errors/respond.rs`, `ServerRescue`, `ClientRescue`).
  *
- * This is the only place that defines error semantics on the wire; the
- * outbound server layer calls it for every failed request.
+ * This is the only place that defines error semantics on the wire: the
+ * outbound server layer and the inbound application stack both rescue with
+ * {@linkcode rescuer}.
  *
  * @module
  */
@@ -24,6 +25,7 @@ import {
   ResolveError,
   ResponseTimeoutError,
   StreamResetError,
+  UnauthorizedError,
 } from "../errors.ts";
 import { L5D_PROXY_CONNECTION, L5D_PROXY_ERROR } from "./headers.ts";
 import {
@@ -40,6 +42,7 @@ export const GrpcCode = {
   UNKNOWN: 2,
   DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
+  PERMISSION_DENIED: 7,
   FAILED_PRECONDITION: 9,
   INTERNAL: 13,
   UNAVAILABLE: 14,
@@ -57,41 +60,47 @@ export interface Rescue {
   readonly location?: string;
 }
 
-/** Classifies an error as linkerd's ServerRescue + ClientRescue do (reference §4.5). */
+/**
+ * Classifies an error as linkerd's ServerRescue + ClientRescue do (reference
+ * §4.5): the first row whose error is in `err`'s cause chain answers; its
+ * metric label is that error's `label` (errors.ts).
+ */
 export function rescue(err: unknown): Rescue {
   const message = err instanceof Error ? err.message : String(err);
   const row = (
+    e: ProxyError,
     status: number,
     grpcStatus: number,
     close: boolean,
-    kind: string,
-  ) => ({ status, grpcStatus, close, kind, message });
-  if (causeOf(err, BadRequestError)) {
-    const e = causeOf(err, BadRequestError)!;
-    return row(e.status, GrpcCode.INTERNAL, true, e.kind);
+  ) => ({ status, grpcStatus, close, kind: e.label, message });
+  let e: ProxyError | undefined;
+  const bad = causeOf(err, BadRequestError);
+  if (bad) return row(bad, bad.status, GrpcCode.INTERNAL, true);
+  if ((e = causeOf(err, UnauthorizedError))) {
+    return row(e, 403, GrpcCode.PERMISSION_DENIED, true);
   }
-  if (causeOf(err, FailFastError)) {
-    return row(504, GrpcCode.DEADLINE_EXCEEDED, true, "failfast");
+  if ((e = causeOf(err, FailFastError))) {
+    return row(e, 504, GrpcCode.DEADLINE_EXCEEDED, true);
   }
-  if (causeOf(err, LoadShedError)) {
-    return row(503, GrpcCode.UNAVAILABLE, true, "loadshed");
+  if ((e = causeOf(err, LoadShedError))) {
+    return row(e, 503, GrpcCode.UNAVAILABLE, true);
   }
-  if (causeOf(err, DrainingError)) {
-    return row(503, GrpcCode.UNAVAILABLE, true, "loadshed");
+  if ((e = causeOf(err, DrainingError))) {
+    return row(e, 503, GrpcCode.UNAVAILABLE, true);
   }
-  if (causeOf(err, ResponseTimeoutError)) {
-    return row(504, GrpcCode.DEADLINE_EXCEEDED, false, "response timeout");
+  if ((e = causeOf(err, ResponseTimeoutError))) {
+    return row(e, 504, GrpcCode.DEADLINE_EXCEEDED, false);
   }
-  if (causeOf(err, DispatcherFailedError)) {
-    return row(502, GrpcCode.UNAVAILABLE, true, "unexpected");
+  if ((e = causeOf(err, DispatcherFailedError))) {
+    return row(e, 502, GrpcCode.UNAVAILABLE, true);
   }
-  if (causeOf(err, NoRouteError)) {
-    return row(404, GrpcCode.NOT_FOUND, false, "unexpected");
+  if ((e = causeOf(err, NoRouteError))) {
+    return row(e, 404, GrpcCode.NOT_FOUND, false);
   }
   const redirect = causeOf(err, HttpRouteRedirectError);
   if (redirect) {
     return {
-      ...row(redirect.status, GrpcCode.NOT_FOUND, false, "unexpected"),
+      ...row(redirect, redirect.status, GrpcCode.NOT_FOUND, false),
       message: redirect.message,
       location: redirect.location,
     };
@@ -99,36 +108,31 @@ export function rescue(err: unknown): Rescue {
   const injected = causeOf(err, HttpRouteInjectedFailureError);
   if (injected) {
     return {
-      ...row(
-        injected.status,
-        GrpcCode.FAILED_PRECONDITION,
-        false,
-        "unexpected",
-      ),
+      ...row(injected, injected.status, GrpcCode.FAILED_PRECONDITION, false),
       message: injected.message,
     };
   }
   const grpcInjected = causeOf(err, GrpcRouteInjectedFailureError);
   if (grpcInjected) {
     return {
-      ...row(200, grpcInjected.code, false, "unexpected"),
+      ...row(grpcInjected, 200, grpcInjected.code, false),
       message: grpcInjected.message,
     };
   }
-  if (causeOf(err, ResolveError)) {
-    return row(502, GrpcCode.UNAVAILABLE, true, "unexpected");
+  if ((e = causeOf(err, ResolveError))) {
+    return row(e, 502, GrpcCode.UNAVAILABLE, true);
   }
-  if (causeOf(err, ConnectTimeoutError)) {
-    return row(504, GrpcCode.DEADLINE_EXCEEDED, true, "i/o");
+  if ((e = causeOf(err, ConnectTimeoutError))) {
+    return row(e, 504, GrpcCode.DEADLINE_EXCEEDED, true);
   }
-  if (causeOf(err, EndpointIoError)) {
-    return row(502, GrpcCode.UNAVAILABLE, true, "i/o");
+  if ((e = causeOf(err, EndpointIoError))) {
+    return row(e, 502, GrpcCode.UNAVAILABLE, true);
   }
   // An h2 reset reaching an HTTP/1 client (linkerd DowngradedH2Error).
-  if (causeOf(err, StreamResetError)) {
-    return row(502, GrpcCode.UNAVAILABLE, true, "i/o");
+  if ((e = causeOf(err, StreamResetError))) {
+    return row(e, 502, GrpcCode.UNAVAILABLE, true);
   }
-  const kind = err instanceof ProxyError ? err.kind : "unexpected";
+  const kind = err instanceof ProxyError ? err.label : "unexpected";
   return {
     status: 500,
     grpcStatus: GrpcCode.INTERNAL,
@@ -189,6 +193,45 @@ export function errorResponse(
       closeConnection: r.close,
     },
     rescue: r,
+  };
+}
+
+/** A rescued error, as the admin dashboard's recent-errors list shows it. */
+export interface RescuedError {
+  /** Wall-clock time, ms since the epoch. */
+  timeMs: number;
+  /** The error's metric label (`failfast`, `loadshed`, ...). */
+  kind: string;
+  message: string;
+  /** The synthetic response's status. */
+  status: number;
+  authority: string;
+  path: string;
+}
+
+/** Options of {@linkcode rescuer}. */
+export interface RescuerOptions extends RespondOptions {
+  /** Told about every error answered: the request, its row and the response. */
+  onRescue?: (req: HttpRequest, rescue: Rescue, response: HttpResponse) => void;
+}
+
+/**
+ * The one rescue step of both proxy directions (linkerd `ServerRescue`): the
+ * synthetic response for a failed request. An HTTP/2 stream reset is
+ * rethrown instead, so the downstream stream is reset with the same code
+ * (linkerd §8.1).
+ */
+export function rescuer(
+  opts: RescuerOptions = {},
+): (req: HttpRequest, err: unknown) => HttpResponse {
+  const { onRescue } = opts;
+  return (req, err) => {
+    if (req.version === "HTTP/2" && err instanceof StreamResetError) {
+      throw err;
+    }
+    const { response, rescue } = errorResponse(req, err, opts);
+    onRescue?.(req, rescue, response);
+    return response;
   };
 }
 

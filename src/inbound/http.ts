@@ -10,10 +10,9 @@
  *
  * @module
  */
-import { StreamResetError } from "../errors.ts";
+import { UnauthorizedError } from "../errors.ts";
 import { H1Pool } from "../http/h1/pool.ts";
 import { H2CodecClient } from "../http/h2/codec_client.ts";
-import { L5D_PROXY_CONNECTION, L5D_PROXY_ERROR } from "../http/headers.ts";
 import {
   downgradeRequest,
   L5D_ORIG_PROTO,
@@ -21,19 +20,15 @@ import {
 } from "../http/orig_proto.ts";
 import { InboundLoad, PEER_LOAD_HEADER } from "../balance/peer_load.ts";
 import type {
-  HeaderMap,
   HttpRequest,
   HttpResponse,
   HttpService,
 } from "../http/message.ts";
-import { encodeGrpcMessage, errorResponse, isGrpc } from "../http/respond.ts";
+import { errorResponse, rescuer } from "../http/respond.ts";
 import type { AccessLog } from "../access_log.ts";
 import { L5D_CLIENT_ID } from "../tls/names.ts";
 import { connectTcp } from "../transport/connect.ts";
 import type { Log } from "../log.ts";
-
-/** gRPC PERMISSION_DENIED, the code of an unauthorized gRPC request (linkerd). */
-const GRPC_PERMISSION_DENIED = 7;
 
 /** Options of {@linkcode InboundHttp}. */
 export interface InboundHttpOptions {
@@ -95,19 +90,16 @@ export class InboundHttp implements Disposable {
     const h1 = this.#h1;
     const h2 = this.#h2;
     const load = this.#load;
-    const rescue = (req: HttpRequest, err: unknown): HttpResponse => {
-      if (req.version === "HTTP/2" && err instanceof StreamResetError) {
-        throw err;
-      }
-      const { response, rescue } = errorResponse(req, err, {
-        informationalHeaders: this.#info,
-      });
-      this.#log.info("inbound request failed", {
-        error: rescue.message,
-        path: req.path,
-      });
-      return response;
-    };
+    const log = this.#log;
+    const rescue = rescuer({
+      informationalHeaders: this.#info,
+      onRescue(req, r) {
+        log.info("inbound request failed", {
+          error: r.message,
+          path: req.path,
+        });
+      },
+    });
     function inboundService(req: HttpRequest): Promise<HttpResponse> {
       const headers = req.headers;
       if (headers[L5D_CLIENT_ID] !== undefined) delete headers[L5D_CLIENT_ID];
@@ -141,38 +133,14 @@ export class InboundHttp implements Disposable {
    * connection is closed after it (linkerd's unauthorized response).
    */
   denied(reason: string): HttpService {
-    const info = this.#info;
-    const message = reason.replace(/[^\x20-\x7e\t]/g, "?");
+    const informationalHeaders = this.#info;
+    const err = new UnauthorizedError(reason.replace(/[^\x20-\x7e\t]/g, "?"));
     return function deniedService(req: HttpRequest): Promise<HttpResponse> {
       // The request body is left unread: the connection closes after this
       // response (cancelling an HTTP/2 body would reset the stream first).
-      const headers: HeaderMap = {};
-      if (isGrpc(req)) {
-        headers["content-type"] = "application/grpc";
-        headers["grpc-status"] = String(GRPC_PERMISSION_DENIED);
-        if (info) {
-          headers["grpc-message"] = encodeGrpcMessage(message);
-          headers[L5D_PROXY_ERROR] = message;
-          headers[L5D_PROXY_CONNECTION] = "close";
-        }
-        return Promise.resolve({
-          status: 200,
-          headers,
-          body: null,
-          closeConnection: true,
-        });
-      }
-      headers["content-length"] = "0";
-      if (info) {
-        headers[L5D_PROXY_ERROR] = message;
-        headers[L5D_PROXY_CONNECTION] = "close";
-      }
-      return Promise.resolve({
-        status: 403,
-        headers,
-        body: null,
-        closeConnection: true,
-      });
+      return Promise.resolve(
+        errorResponse(req, err, { informationalHeaders }).response,
+      );
     };
   }
 

@@ -1,32 +1,20 @@
 /**
  * The outermost HTTP layer of the outbound stack: the in-flight limit and
- * the single place where errors become responses (linkerd
+ * the rescue of every error into a response (`http/respond.ts` `rescuer`;
+ * linkerd
  * `out/http/server.rs` `ServerRescue`, `LoadShed` over `ConcurrencyLimit`).
  *
  * @module
  */
-import { LoadShedError, StreamResetError } from "../../errors.ts";
+import { LoadShedError } from "../../errors.ts";
 import type {
   HttpRequest,
   HttpResponse,
   HttpService,
 } from "../../http/message.ts";
-import { errorResponse } from "../../http/respond.ts";
+import { type RescuedError, rescuer } from "../../http/respond.ts";
 import type { AccessLog } from "../../access_log.ts";
 import type { OutboundCtx } from "../runtime.ts";
-
-/** A rescued error, as the admin dashboard's recent-errors list shows it. */
-export interface RescuedError {
-  /** Wall-clock time, ms since the epoch. */
-  timeMs: number;
-  /** The `ProxyError` kind (`failfast`, `loadshed`, ...). */
-  kind: string;
-  message: string;
-  /** The synthetic response's status. */
-  status: number;
-  authority: string;
-  path: string;
-}
 
 /**
  * Optional extras of the outermost layer, carried on the outbound context
@@ -52,30 +40,26 @@ export function newHttpServer(
   const { accessLog, onRescue } = ctx;
   return (inner) => {
     let inFlight = 0;
-    const rescue = (req: HttpRequest, err: unknown): HttpResponse => {
-      if (req.version === "HTTP/2" && err instanceof StreamResetError) {
-        throw err;
-      }
-      const { response, rescue } = errorResponse(req, err, {
-        informationalHeaders,
-      });
-      ctx.metrics.httpError(rescue.kind);
-      onRescue?.({
-        timeMs: Date.now(),
-        kind: rescue.kind,
-        message: rescue.message,
-        status: response.status,
-        authority: req.authority,
-        path: req.path,
-      });
-      ctx.log.info(
-        req.version === "HTTP/2" && response.headers["grpc-status"]
-          ? "gRPC request failed"
-          : `${req.version} request failed`,
-        { error: rescue.message, path: req.path },
-      );
-      return response;
-    };
+    const rescue = rescuer({
+      informationalHeaders,
+      onRescue(req, rescue, response) {
+        ctx.metrics.httpError(rescue.kind);
+        onRescue?.({
+          timeMs: Date.now(),
+          kind: rescue.kind,
+          message: rescue.message,
+          status: response.status,
+          authority: req.authority,
+          path: req.path,
+        });
+        ctx.log.info(
+          req.version === "HTTP/2" && response.headers["grpc-status"]
+            ? "gRPC request failed"
+            : `${req.version} request failed`,
+          { error: rescue.message, path: req.path },
+        );
+      },
+    });
     function serverService(req: HttpRequest): Promise<HttpResponse> {
       if (inFlight >= maxInFlight) {
         return Promise.resolve(
