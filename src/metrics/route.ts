@@ -135,6 +135,41 @@ function families(kind: "http" | "grpc", registry: Registry): Families {
   };
 }
 
+/** "host:port" → [name, port] of a default-kind parent or backend ("" port without one). */
+function nameAndPort(authority: string): [string, string] {
+  const colon = authority.lastIndexOf(":");
+  return colon > 0
+    ? [authority.slice(0, colon), authority.slice(colon + 1)]
+    : [authority, ""];
+}
+
+/**
+ * linkerd's 12 balancer labels of a backend: the default-kind parent
+ * service and backend, both "host:port" (`parent_*`, `backend_*`). A
+ * service's own balancer has `backend` = `parent`.
+ */
+export function backendLabels(
+  parent: string,
+  backend: string = parent,
+): Record<string, string> {
+  const [parentName, parentPort] = nameAndPort(parent);
+  const [backendName, backendPort] = nameAndPort(backend);
+  return {
+    parent_group: "",
+    parent_kind: "default",
+    parent_namespace: "",
+    parent_name: parentName,
+    parent_port: parentPort,
+    parent_section_name: "",
+    backend_group: "",
+    backend_kind: "default",
+    backend_namespace: "",
+    backend_name: backendName,
+    backend_port: backendPort,
+    backend_section_name: "",
+  };
+}
+
 /**
  * linkerd's labels of a route: the parent (a default-kind service
  * `host:port`) and the route's metadata.
@@ -151,13 +186,13 @@ export function routeLabels(
       readonly namespace: string;
     },
 ): RouteLabels {
-  const colon = parent.lastIndexOf(":");
+  const [parentName, parentPort] = nameAndPort(parent);
   const base = {
     parent_group: "",
     parent_kind: "default",
     parent_namespace: "",
-    parent_name: colon > 0 ? parent.slice(0, colon) : parent,
-    parent_port: colon > 0 ? parent.slice(colon + 1) : "",
+    parent_name: parentName,
+    parent_port: parentPort,
     parent_section_name: "",
     hostname: "",
   };

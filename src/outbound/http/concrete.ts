@@ -47,6 +47,7 @@ import type { HttpBalancerMetrics } from "../../metrics/registry.ts";
 import type { Watch } from "../../svc/watch.ts";
 import type { LiveBalancer, OutboundCtx } from "../runtime.ts";
 import type { EndpointTarget, HttpEndpoint } from "./endpoint.ts";
+import { backendLabels } from "../../metrics/route.ts";
 
 /** The target of a concrete stack (linkerd `Concrete`). */
 export interface ConcreteTarget {
@@ -398,27 +399,6 @@ function toError(reason: unknown): Error {
   return reason instanceof Error ? reason : new Error(String(reason));
 }
 
-/** linkerd's default parent + backend labels for a logical "host:port". */
-function defaultLabels(logical: string): Record<string, string> {
-  const colon = logical.lastIndexOf(":");
-  const name = colon > 0 ? logical.slice(0, colon) : logical;
-  const port = colon > 0 ? logical.slice(colon + 1) : "";
-  return {
-    parent_group: "",
-    parent_kind: "default",
-    parent_namespace: "",
-    parent_name: name,
-    parent_port: port,
-    parent_section_name: "",
-    backend_group: "",
-    backend_kind: "default",
-    backend_namespace: "",
-    backend_name: name,
-    backend_port: port,
-    backend_section_name: "",
-  };
-}
-
 /** The balancer's metric handle, when the metrics implementation has one. */
 function balancerMetrics(
   ctx: OutboundCtx,
@@ -426,7 +406,7 @@ function balancerMetrics(
   failfastTimeoutMs: number,
 ): HttpBalancerMetrics | undefined {
   return ctx.metrics.httpBalancer?.(
-    target.metricLabels ?? defaultLabels(target.logical),
+    target.metricLabels ?? backendLabels(target.logical),
     { failfastTimeoutMs },
   );
 }

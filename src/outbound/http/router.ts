@@ -29,7 +29,11 @@ import type {
   RouteRef,
   ServiceRoutes,
 } from "../../http/route/model.ts";
-import { routeLabels, type RouteMetricFamilies } from "../../metrics/route.ts";
+import {
+  backendLabels,
+  routeLabels,
+  type RouteMetricFamilies,
+} from "../../metrics/route.ts";
 import { Watch } from "../../svc/watch.ts";
 import type { OutboundCtx } from "../runtime.ts";
 import { Balancer, type NewConcrete } from "./concrete.ts";
@@ -273,39 +277,6 @@ export class HttpRouter implements Disposable {
     this.#backends.clear();
     for (const entry of [...this.#retiring]) entry[Symbol.dispose]();
   }
-}
-
-/**
- * Balancer metric labels of a route backend: the parent service and the
- * backend (linkerd's `parent_*` and `backend_*` labels of default-kind refs).
- */
-function backendLabels(
-  parent: string,
-  backend: string,
-): Record<string, string> {
-  const [parentName, parentPort] = splitHostPort(parent);
-  const [backendName, backendPort] = splitHostPort(backend);
-  return {
-    parent_group: "",
-    parent_kind: "default",
-    parent_namespace: "",
-    parent_name: parentName,
-    parent_port: parentPort,
-    parent_section_name: "",
-    backend_group: "",
-    backend_kind: "default",
-    backend_namespace: "",
-    backend_name: backendName,
-    backend_port: backendPort,
-    backend_section_name: "",
-  };
-}
-
-function splitHostPort(authority: string): [string, string] {
-  const colon = authority.lastIndexOf(":");
-  return colon > 0
-    ? [authority.slice(0, colon), authority.slice(colon + 1)]
-    : [authority, ""];
 }
 
 /** The route metric families, when the metrics implementation has them. */
