@@ -15,6 +15,9 @@ import { controlChannel, trustAnchorsPemOf } from "./api/proto.ts";
 import { ControlPlaneDiscovery } from "./discovery/destination.ts";
 import { IdentityCertifier } from "./identity_client/certify.ts";
 import { startInboundListener } from "./inbound/listener.ts";
+import { InboundAuthzMetrics } from "./inbound/metrics.ts";
+import { inboundPolicyStoreOf } from "./inbound/mod.ts";
+import { originalDst } from "./transport/orig_dst.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { ProxyMetrics } from "./metrics/registry.ts";
 import { TlsMetrics } from "./metrics/tls.ts";
@@ -172,11 +175,33 @@ export async function buildApp(
     }
     if (config.inbound) {
       const i = config.inbound;
+      const cp = config.controlPlane;
+      const store = inboundPolicyStoreOf(i, {
+        ...(cp?.policy === undefined ? {} : {
+          policyAddr: cp.policy.addr,
+          policyChannel: controlChannel(cp.policy.addr, {
+            name: cp.policy.name,
+            trustAnchorsPem: trustAnchorsPemOf(config.identity),
+          }),
+          workload: cp.policyWorkload,
+          backoff: cp.backoff,
+        }),
+        log: log.child("inbound"),
+      });
+      cleanup.push(() => store[Symbol.dispose]());
       const listener = await startInboundListener({
         listenAddr: i.listenAddr,
         appHost: i.appHost,
         appPort: i.appPort,
         policy: i.policy,
+        store,
+        origDst: originalDst,
+        metrics: new InboundAuthzMetrics(metrics.registry),
+        // With an identity service, connections wait for the first
+        // certificate (linkerd serves once identity is ready).
+        ready: cp?.identity !== undefined && identity !== undefined
+          ? identityReady(identity)
+          : undefined,
         identity,
         detectTimeoutMs: i.detectTimeoutMs,
         connectTimeoutMs: i.connectTimeoutMs,
@@ -324,6 +349,17 @@ async function startIdentity(
   else log.warn("waiting for identity: no certificate yet", { dir: c.dir });
   id.onChange(loaded);
   return id;
+}
+
+/** Resolves once `id` has a certificate. */
+function identityReady(id: LocalIdentity): Promise<void> {
+  if (id.current) return Promise.resolve();
+  return new Promise((resolve) => {
+    const sub = id.onChange(() => {
+      sub[Symbol.dispose]();
+      resolve();
+    });
+  });
 }
 
 /** Logs once when a TCP user timeout is configured but cannot be set (no FFI). */

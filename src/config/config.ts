@@ -112,8 +112,21 @@ export interface InboundConfig {
   readonly listenAddr: string;
   /** The local application's host. */
   readonly appHost: string;
-  /** The local application's port (`PETREL_INBOUND_APP_PORT`). */
-  readonly appPort: number;
+  /**
+   * One application port for every connection (`PETREL_INBOUND_APP_PORT`,
+   * outside Kubernetes); absent = each connection's original destination port.
+   */
+  readonly appPort?: number;
+  /** `LINKERD2_PROXY_INBOUND_PORTS`: ports whose policy is watched from the start. */
+  readonly ports?: readonly number[];
+  /** `LINKERD2_PROXY_INBOUND_PORTS_DISABLE_PROTOCOL_DETECTION`: opaque ports. */
+  readonly opaquePorts?: readonly number[];
+  /** `LINKERD2_PROXY_INBOUND_PORTS_REQUIRE_IDENTITY`: default `all-authenticated` there. */
+  readonly requireIdentityPorts?: readonly number[];
+  /** `LINKERD2_PROXY_INBOUND_PORTS_REQUIRE_TLS`: default mesh TLS (any identity) there. */
+  readonly requireTlsPorts?: readonly number[];
+  /** `LINKERD2_PROXY_POLICY_CLUSTER_NETWORKS`: CIDRs of the cluster-* default policies. */
+  readonly clusterNetworks?: readonly string[];
   /** `LINKERD2_PROXY_INBOUND_DEFAULT_POLICY`. */
   readonly policy: InboundPolicy;
   /** `LINKERD2_PROXY_INBOUND_DETECT_TIMEOUT`: TLS detection, then HTTP detection. */

@@ -110,6 +110,20 @@ export const ENV_INBOUND_CONNECT_TIMEOUT =
 /** linkerd `ENV_INBOUND_DETECT_TIMEOUT`. */
 export const ENV_INBOUND_DETECT_TIMEOUT =
   "LINKERD2_PROXY_INBOUND_DETECT_TIMEOUT";
+/** linkerd `ENV_INBOUND_PORTS`: ports whose policy is discovered at start. */
+export const ENV_INBOUND_PORTS = "LINKERD2_PROXY_INBOUND_PORTS";
+/** linkerd `ENV_INBOUND_PORTS_DISABLE_PROTOCOL_DETECTION`: opaque ports. */
+export const ENV_INBOUND_PORTS_DISABLE_PROTOCOL_DETECTION =
+  "LINKERD2_PROXY_INBOUND_PORTS_DISABLE_PROTOCOL_DETECTION";
+/** The injector's `LINKERD2_PROXY_INBOUND_PORTS_REQUIRE_IDENTITY`. */
+export const ENV_INBOUND_PORTS_REQUIRE_IDENTITY =
+  "LINKERD2_PROXY_INBOUND_PORTS_REQUIRE_IDENTITY";
+/** The injector's `LINKERD2_PROXY_INBOUND_PORTS_REQUIRE_TLS`. */
+export const ENV_INBOUND_PORTS_REQUIRE_TLS =
+  "LINKERD2_PROXY_INBOUND_PORTS_REQUIRE_TLS";
+/** linkerd `ENV_POLICY_CLUSTER_NETWORKS`: CIDRs for the cluster-* default policies. */
+export const ENV_POLICY_CLUSTER_NETWORKS =
+  "LINKERD2_PROXY_POLICY_CLUSTER_NETWORKS";
 /** Petrel's own: the local application's port behind the inbound proxy (linkerd uses the original destination). */
 export const ENV_PETREL_INBOUND_APP_PORT = "PETREL_INBOUND_APP_PORT";
 /** Petrel's own: the YAML config file (like `--config FILE`). */
@@ -445,10 +459,11 @@ function inboundConfig(
   const appPort = portText !== undefined
     ? parsePort(portText, ENV_PETREL_INBOUND_APP_PORT)
     : file?.appPort;
-  if (appPort === undefined) {
+  const listenSet = get(ENV_INBOUND_LISTEN_ADDR) !== undefined;
+  if (appPort === undefined && !listenSet) {
     if (file !== undefined) {
       throw new TypeError(
-        `Cannot start the inbound proxy: no application port (inbound.appPort or ${ENV_PETREL_INBOUND_APP_PORT})`,
+        `Cannot start the inbound proxy: no application port (inbound.appPort or ${ENV_PETREL_INBOUND_APP_PORT}) and no ${ENV_INBOUND_LISTEN_ADDR}`,
       );
     }
     return undefined;
@@ -472,10 +487,37 @@ function inboundConfig(
   }
   const detect = get(ENV_INBOUND_DETECT_TIMEOUT);
   const connect = get(ENV_INBOUND_CONNECT_TIMEOUT);
+  const ports = (n: string) => {
+    const t = get(n);
+    return t === undefined ? undefined : parsePortRanges(t, n);
+  };
+  const networksText = get(ENV_POLICY_CLUSTER_NETWORKS);
+  const clusterNetworks = networksText?.split(",").map((x) => x.trim())
+    .filter((x) => x !== "");
+  for (const n of clusterNetworks ?? []) {
+    const [ip = "", len, extra] = n.split("/");
+    const bits = ipBits(ip);
+    const l = len === undefined ? bits?.width : Number(len);
+    if (
+      bits === undefined || extra !== undefined || l === undefined ||
+      !Number.isInteger(l) || l < 0 || l > bits.width
+    ) {
+      throw new TypeError(
+        `Cannot parse ${ENV_POLICY_CLUSTER_NETWORKS}: current value is "${networksText}"`,
+      );
+    }
+  }
   const out: InboundConfig = {
     ...DEFAULT_INBOUND,
     ...file,
-    appPort,
+    ...(appPort === undefined ? {} : { appPort }),
+    ...defined({
+      ports: ports(ENV_INBOUND_PORTS),
+      opaquePorts: ports(ENV_INBOUND_PORTS_DISABLE_PROTOCOL_DETECTION),
+      requireIdentityPorts: ports(ENV_INBOUND_PORTS_REQUIRE_IDENTITY),
+      requireTlsPorts: ports(ENV_INBOUND_PORTS_REQUIRE_TLS),
+      clusterNetworks,
+    }),
     ...defined({
       listenAddr: listen === undefined ? undefined : formatSocketAddr(
         parseSocketAddr(listen, ENV_INBOUND_LISTEN_ADDR, { ip: true }),
@@ -489,12 +531,39 @@ function inboundConfig(
         : parseDurationMs(connect, ENV_INBOUND_CONNECT_TIMEOUT),
     }),
   };
+  if (
+    out.policy.startsWith("cluster-") &&
+    (out.clusterNetworks ?? []).length === 0
+  ) {
+    throw new TypeError(
+      `Cannot use inbound policy "${out.policy}" without ${ENV_POLICY_CLUSTER_NETWORKS}`,
+    );
+  }
   if (out.policy === "all-authenticated" && identity === undefined) {
     throw new TypeError(
       `Cannot use inbound policy "all-authenticated" without a local identity (${ENV_IDENTITY_DIR} or the YAML identity section)`,
     );
   }
   return out;
+}
+
+/**
+ * A comma list of ports and ranges ("80,8080-8090"), as linkerd's
+ * `parse_port_range_set`; throws `TypeError` naming the variable.
+ */
+export function parsePortRanges(text: string, name: string): number[] {
+  const out = new Set<number>();
+  for (const part of text.split(",").map((x) => x.trim())) {
+    if (part === "") continue;
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    const lo = Number(m?.[1]);
+    const hi = m?.[2] === undefined ? lo : Number(m[2]);
+    if (!m || lo < 1 || hi > 65535 || lo > hi) {
+      throw new TypeError(`Cannot parse ${name}: current value is "${text}"`);
+    }
+    for (let p = lo; p <= hi; p++) out.add(p);
+  }
+  return [...out];
 }
 
 /** The three backoff variables, all or none (linkerd `parse_backoff`). */

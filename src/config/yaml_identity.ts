@@ -151,5 +151,5 @@ export const inboundSection: Parser<
 
 /** "ip:port" of the application, for logs. */
 export function appAddr(c: Pick<InboundConfig, "appHost" | "appPort">): string {
-  return formatSocketAddr({ host: c.appHost, port: c.appPort });
+  return formatSocketAddr({ host: c.appHost, port: c.appPort ?? 0 });
 }

@@ -92,8 +92,8 @@ Deno.test("parseConfigYaml() locates identity and inbound errors", () => {
       /identity\.tokenFile: Unknown field "tokenFile"/,
     ],
     [
-      "inbound:\n  appPort: 8080\n  policy: cluster-authenticated\nservices: []\n",
-      /e\.yaml:3:11: inbound\.policy: Cannot parse inbound policy: current value is "cluster-authenticated" \(expected one of: all-unauthenticated, all-authenticated, deny\)/,
+      "inbound:\n  appPort: 8080\n  policy: cluster-everything\nservices: []\n",
+      /e\.yaml:3:11: inbound\.policy: Cannot parse inbound policy: current value is "cluster-everything" \(expected one of: all-unauthenticated, all-authenticated, cluster-unauthenticated, cluster-authenticated, deny, audit\)/,
     ],
     [
       "inbound: { appPort: 0 }\nservices: []\n",

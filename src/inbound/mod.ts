@@ -21,3 +21,16 @@ export {
   INBOUND_POLICIES,
   type InboundPolicy,
 } from "./policy.ts";
+export {
+  defaultPolicyFor,
+  type InboundPolicyControl,
+  type InboundPolicySettings,
+  inboundPolicyStoreOf,
+} from "./store_config.ts";
+export {
+  type InboundPolicyClient,
+  InboundPolicyStore,
+  type InboundPolicyStoreOptions,
+} from "./policy_watch.ts";
+export { InboundAuthzMetrics } from "./metrics.ts";
+export * from "./server_policy.ts";

@@ -42,6 +42,8 @@ export interface InboundPolicyStoreOptions {
   ports?: readonly number[];
   backoff?: BackoffSpec | undefined;
   log?: Logger | undefined;
+  /** Called once on dispose, after the watches (closes the client's channel). */
+  onDispose?: (() => void) | undefined;
 }
 
 /** The live policies of every port (linkerd `policy::Store`). */
@@ -103,9 +105,11 @@ export class InboundPolicyStore implements Disposable {
 
   /** Cancels every watch. */
   [Symbol.dispose](): void {
+    if (this.#disposed) return;
     this.#disposed = true;
     for (const s of this.#streams) s[Symbol.dispose]();
     this.#streams.length = 0;
     for (const w of this.#ports.values()) w.close();
+    this.#opts.onDispose?.();
   }
 }
