@@ -129,8 +129,12 @@ const OUT_HIGH_WATER = 65536;
 const SOCKET_HIGH_WATER = 131072;
 /** After GOAWAY on an error, how long the peer gets before the socket is destroyed. */
 const LINGER_MS = 1000;
-/** Locally reset streams remembered, whose late frames are ignored (RFC 9113 §5.1 "closed"). */
-const RESET_MEMORY = 128;
+/** Recently closed streams remembered with how they closed (RFC 9113 §5.1 "closed"). */
+const CLOSED_MEMORY = 256;
+/** How a remembered stream closed. */
+const RESET_LOCALLY = 1; // its late frames are ignored
+const RESET_BY_PEER = 2; // further frames: stream error STREAM_CLOSED
+const ENDED = 3; // both END_STREAMs: further frames are a connection error
 
 const EMPTY = new Uint8Array(0);
 const DRAIN_PING = new Uint8Array([0x64, 0x72, 0x61, 0x69, 0x6e, 0, 0, 0]);
@@ -245,8 +249,9 @@ export class H2Conn {
   #lastPeerStreamId = 0;
   #peerActive = 0;
   #localActive = 0;
-  #recentResets = new Int32Array(RESET_MEMORY);
-  #recentResetPos = 0;
+  #recentIds = new Int32Array(CLOSED_MEMORY);
+  #recentHow = new Uint8Array(CLOSED_MEMORY);
+  #recentPos = 0;
   #pendingDispatch: Array<[H2Stream, H2Head, boolean]> = [];
 
   // Header block being assembled.
@@ -608,7 +613,13 @@ export class H2Conn {
       if (this.#isIdle(sid)) {
         throw new ConnError(ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream");
       }
-      if (!this.#wasReset(sid)) {
+      const how = this.#howClosed(sid);
+      if (how === ENDED) {
+        throw new ConnError(ErrorCode.STREAM_CLOSED, "DATA on a closed stream");
+      }
+      // Reset by us: late frames are ignored; else (reset by the peer, or
+      // closed too long ago to tell) a stream error.
+      if (how !== RESET_LOCALLY) {
         this.#resetUnknown(sid, ErrorCode.STREAM_CLOSED);
       }
       return;
@@ -729,9 +740,15 @@ export class H2Conn {
           `HEADERS on idle stream ${sid}`,
         );
       }
-      if (this.#wasReset(sid)) return;
+      const how = this.#howClosed(sid);
+      if (how === RESET_LOCALLY) return;
+      if (how === RESET_BY_PEER) {
+        return this.#resetUnknown(sid, ErrorCode.STREAM_CLOSED);
+      }
+      // A stream that ended, or an id below one already used that was
+      // never opened (§5.1.1: PROTOCOL_ERROR).
       throw new ConnError(
-        ErrorCode.STREAM_CLOSED,
+        how === ENDED ? ErrorCode.STREAM_CLOSED : ErrorCode.PROTOCOL_ERROR,
         `HEADERS on closed stream ${sid}`,
       );
     }
@@ -868,6 +885,7 @@ export class H2Conn {
     // server resetting our streams is only counted by the caller's retries.
     if (this.role === "server") this.#countReset();
     this.#closeStream(s, code, true);
+    this.#remember(sid, RESET_BY_PEER);
   }
 
   #onSettings(flags: number, sid: number, p: Uint8Array): void {
@@ -1200,12 +1218,23 @@ export class H2Conn {
   }
 
   #rememberReset(sid: number): void {
-    this.#recentResets[this.#recentResetPos] = sid;
-    this.#recentResetPos = (this.#recentResetPos + 1) % RESET_MEMORY;
+    this.#remember(sid, RESET_LOCALLY);
+  }
+
+  #remember(sid: number, how: number): void {
+    this.#recentIds[this.#recentPos] = sid;
+    this.#recentHow[this.#recentPos] = how;
+    this.#recentPos = (this.#recentPos + 1) % CLOSED_MEMORY;
+  }
+
+  /** How a recently closed stream closed, or 0 when it is not remembered. */
+  #howClosed(sid: number): number {
+    const i = this.#recentIds.lastIndexOf(sid);
+    return i < 0 ? 0 : this.#recentHow[i]!;
   }
 
   #wasReset(sid: number): boolean {
-    return this.#recentResets.includes(sid);
+    return this.#howClosed(sid) === RESET_LOCALLY;
   }
 
   #closeStream(
@@ -1220,6 +1249,7 @@ export class H2Conn {
     if (code === undefined || (code === ErrorCode.NO_ERROR && !byPeer)) {
       this.#rollWindow();
       this.#completed++;
+      if (code === undefined) this.#remember(s.id, ENDED);
     }
     this.#streams.delete(s.id);
     this.#blocked.delete(s);

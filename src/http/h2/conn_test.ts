@@ -164,6 +164,50 @@ Deno.test("H2Conn answers PING and closes on frames that break the connection ru
   await waitFor(() => p.data(1).ended, "fresh response");
 });
 
+Deno.test("H2Conn: frames on closed streams (RFC 9113 §5.1): ended → connection STREAM_CLOSED, peer-reset → stream STREAM_CLOSED, a skipped lower id → PROTOCOL_ERROR", async () => {
+  await using srv = await startServer((req) =>
+    req.path === "/hold" ? new Promise(() => {}) : ok()
+  );
+  {
+    // Both sides sent END_STREAM: DATA afterwards is a connection error.
+    await using p = await RawPeer.connect(srv.port);
+    p.request(1);
+    p.w.flush();
+    await waitFor(() => p.data(1).ended, "response");
+    p.w.data(1, new Uint8Array(1), false);
+    p.w.flush();
+    const [, code] = await p.goaway();
+    assert.equal(code, ErrorCode.STREAM_CLOSED);
+  }
+  {
+    // A new stream below one already used was never opened (§5.1.1).
+    await using p = await RawPeer.connect(srv.port);
+    p.request(5);
+    p.w.flush();
+    await waitFor(() => p.data(5).ended, "response");
+    p.request(3);
+    p.w.flush();
+    const [last, code] = await p.goaway();
+    assert.equal(code, ErrorCode.PROTOCOL_ERROR);
+    assert.equal(last, 5);
+  }
+  {
+    // Reset by the peer: later frames are stream errors; the connection stays.
+    await using p = await RawPeer.connect(srv.port);
+    p.request(1, false, [], "/hold");
+    p.w.flush();
+    await waitFor(() => srv.conns.at(-1)!.inflight === 1, "held stream");
+    p.w.rstStream(1, ErrorCode.CANCEL);
+    p.w.data(1, new Uint8Array(1), false);
+    p.w.flush();
+    assert.equal(await p.rst(1), ErrorCode.STREAM_CLOSED);
+    p.request(3);
+    p.w.flush();
+    await waitFor(() => p.data(3).ended, "next response");
+    assert.ok(!p.frames.some((f) => f.type === FrameType.GOAWAY));
+  }
+});
+
 Deno.test("H2Conn resets streams with malformed requests (PROTOCOL_ERROR) and keeps the connection", async () => {
   let calls = 0;
   await using srv = await startServer(() => (calls++, ok()));
