@@ -5,20 +5,9 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import type { Header } from "../http/route/model.ts";
+import { type Header, REGISTERED_METHODS } from "../http/route/model.ts";
 
-/** Registered method names, in the enum's order. */
-export const REGISTERED_METHODS: readonly string[] = Object.freeze([
-  "GET",
-  "POST",
-  "PUT",
-  "DELETE",
-  "PATCH",
-  "OPTIONS",
-  "CONNECT",
-  "HEAD",
-  "TRACE",
-]);
+export { REGISTERED_METHODS };
 
 /** A decoded `http_types.HttpMethod` (`type` names the member set). */
 export interface HttpMethod {

@@ -21,6 +21,7 @@ import type {
   ServiceRoutes,
   StatusRange,
 } from "../http/route/model.ts";
+import { DEFAULT_MAX_REQUEST_BYTES } from "../http/route/model.ts";
 import { normalizeAuthority } from "../addr/mod.ts";
 import { endpointOf, type WeightedAddr } from "./destination.ts";
 import { type Duration, durationMs } from "./duration.ts";
@@ -485,9 +486,6 @@ function routeBackendOf<W, F>(
     filters: rb.filters.map(filter),
   };
 }
-
-/** linkerd's policy retry defaults: 64 KiB replay buffer. */
-export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024;
 
 /** The model's HTTP retry (linkerd `http::RouteRetry::try_from`): ranges 1 ≤ start ≤ end ≤ 599. */
 export function httpRetryOf(

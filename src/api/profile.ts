@@ -39,9 +39,12 @@ import type {
   ResponseMatch,
 } from "./destination.ts";
 import { durationMs } from "./duration.ts";
-import { methodOf, REGISTERED_METHODS } from "./http_types.ts";
+import { methodOf } from "./http_types.ts";
+import {
+  DEFAULT_MAX_REQUEST_BYTES,
+  REGISTERED_METHODS,
+} from "../http/route/model.ts";
 import { routeRefOf } from "./meta.ts";
-import { DEFAULT_MAX_REQUEST_BYTES } from "./outbound.ts";
 
 /** What a service profile says, in Petrel's model (linkerd `Profile`). */
 export interface ServiceProfile {

@@ -35,6 +35,10 @@ import type {
   StatusRange,
   WeightedRouteBackend,
 } from "../http/route/model.ts";
+import {
+  DEFAULT_MAX_REQUEST_BYTES,
+  REGISTERED_METHODS,
+} from "../http/route/model.ts";
 import { MAX_CONDITIONS } from "../http/route/route.ts";
 import {
   backoff,
@@ -168,24 +172,14 @@ function conditions<T>(item: Parser<T>, what: string): Parser<T[]> {
   };
 }
 
-const REGISTERED_METHODS = new Set([
-  "GET",
-  "POST",
-  "PUT",
-  "DELETE",
-  "PATCH",
-  "OPTIONS",
-  "CONNECT",
-  "HEAD",
-  "TRACE",
-]);
+const REGISTERED = new Set(REGISTERED_METHODS);
 
 const method = scalar("string", (v) => {
   const m = v as string;
   if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(m)) {
     throw new TypeError(`Cannot parse method: current value is "${m}"`);
   }
-  if (m !== m.toUpperCase() && REGISTERED_METHODS.has(m.toUpperCase())) {
+  if (m !== m.toUpperCase() && REGISTERED.has(m.toUpperCase())) {
     throw new TypeError(
       `Cannot parse method: current value is "${m}" (methods are case-sensitive: write "${m.toUpperCase()}")`,
     );
@@ -540,7 +534,6 @@ const DEFAULT_RETRY_BACKOFF: RetryBackoff = {
   jitter: 1,
 };
 const DEFAULT_RETRY_LIMIT = 1;
-const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024;
 
 /** One `retry.statuses` entry: `5xx`, `gateway-error`, `NNN` or `NNN-MMM` (linkerd `retry.linkerd.io/http`). */
 const statusRange = scalar("string|number", (v): StatusRange => {

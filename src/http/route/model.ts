@@ -198,6 +198,26 @@ export interface RetryBackoff {
   readonly jitter: number;
 }
 
+/**
+ * The registered HTTP method names, in linkerd2-proxy-api's enum order
+ * (`http_types.HttpMethod.Registered`); the YAML and control-plane
+ * converters both read this list.
+ */
+export const REGISTERED_METHODS: readonly string[] = Object.freeze([
+  "GET",
+  "POST",
+  "PUT",
+  "DELETE",
+  "PATCH",
+  "OPTIONS",
+  "CONNECT",
+  "HEAD",
+  "TRACE",
+]);
+
+/** linkerd's retry replay buffer default, 64 KiB (YAML, policy and profile retries). */
+export const DEFAULT_MAX_REQUEST_BYTES = 64 * 1024;
+
 /** An inclusive HTTP status range (linkerd `Retry.Conditions.StatusRange`). */
 export interface StatusRange {
   readonly start: number;
