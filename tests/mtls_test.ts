@@ -198,7 +198,7 @@ Deno.test("mtls: HTTP/1.1 through outbound → mTLS → inbound; the app sees th
     assert.ok(
       await metric(
         server.petrel,
-        "identity_cert_expiration_timestamp_seconds",
+        "control_identity_cert_expiration_timestamp_seconds",
       ) >
         Date.now() / 1000,
     );

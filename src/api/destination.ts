@@ -122,21 +122,26 @@ export interface DiscoveredEndpoint {
 
 /**
  * Converts a `WeightedAddr` (linkerd `to_addr_meta`): the address, the TLS
- * identity (the DNS-like name, else the URI), the weight and the protocol
- * hint. Throws `TypeError` when the address is missing.
+ * identity (the DNS-like name, else the URI), the weight, the protocol
+ * hint and the metric labels (the set's, overridden by the address's). Throws `TypeError` when the address is missing.
  */
-export function endpointOf(wa: WeightedAddr): DiscoveredEndpoint {
+export function endpointOf(
+  wa: WeightedAddr,
+  setLabels?: Readonly<Record<string, string>>,
+): DiscoveredEndpoint {
   const addr = formatTcpAddress(wa.addr);
   const host = formatIp(wa.addr?.ip);
   const id = wa.tls_identity;
   const identity = id?.dns_like_identity?.name || id?.uri_like_identity?.uri ||
     undefined;
+  const metricLabels = mergeLabels(setLabels, wa.metric_labels);
   const meta: EndpointMeta = {
     addr,
     host,
     port: wa.addr!.port,
     ...(identity === undefined ? {} : { identity }),
     ...(wa.weight > 0 ? { weight: wa.weight } : {}),
+    ...(metricLabels === undefined ? {} : { metricLabels }),
   };
   const h2 = wa.protocol_hint?.protocol === "h2" ||
     (wa.protocol_hint?.h2 !== undefined && wa.protocol_hint?.h2 !== null);
@@ -152,4 +157,15 @@ export function endpointOf(wa: WeightedAddr): DiscoveredEndpoint {
     };
   }
   return { meta, h2 };
+}
+
+/** The set's labels overlaid with the address's (linkerd merges them so), or none. */
+function mergeLabels(
+  set: Readonly<Record<string, string>> | undefined,
+  addr: Readonly<Record<string, string>> | undefined,
+): Readonly<Record<string, string>> | undefined {
+  const hasSet = set !== undefined && Object.keys(set).length > 0;
+  const hasAddr = addr !== undefined && Object.keys(addr).length > 0;
+  if (!hasSet && !hasAddr) return undefined;
+  return { ...set, ...addr };
 }

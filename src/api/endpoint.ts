@@ -28,4 +28,9 @@ export interface EndpointMeta {
    * header (linkerd `protocol_hint.opaque_transport.inbound_port`, §9.4).
    */
   readonly opaqueTransportPort?: number;
+  /**
+   * Discovery's metric labels (the set's `metric_labels` overlaid with the
+   * address's, linkerd `pb.rs` `to_addr_meta`), exported as `dst_<name>`.
+   */
+  readonly metricLabels?: Readonly<Record<string, string>>;
 }

@@ -133,7 +133,7 @@ export class DestinationResolution implements Disposable {
         this.#resetPending = false;
         for (const wa of u.add?.addrs ?? []) {
           try {
-            const ep = endpointOf(wa);
+            const ep = endpointOf(wa, u.add?.metric_labels);
             next.set(ep.meta.addr, ep);
           } catch (err) {
             this.#log?.warn("ignoring an invalid endpoint", {

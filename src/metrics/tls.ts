@@ -1,8 +1,8 @@
 /**
  * TLS and identity metrics: handshakes, their failures by reason, inbound
  * policy refusals, and the local certificate (linkerd
- * `identity_cert_expiration_timestamp_seconds`,
- * `identity_cert_refresh_timestamp_seconds`; the handshake and refusal
+ * `control_identity_cert_expiration_timestamp_seconds`,
+ * `…_refresh_timestamp_seconds`, `…_refreshes_total{result}`; the handshake and refusal
  * counters are Petrel's own, linkerd only labels connections with `tls`).
  *
  * Registered into a proxy's prom-client registry (`ProxyMetrics.registry`).
@@ -25,7 +25,7 @@ export class TlsMetrics implements TlsObserver {
   readonly #denied: Counter<"reason">;
   readonly #expiry: Gauge;
   readonly #refresh: Gauge;
-  readonly #reloadErrors: Counter;
+  readonly #refreshes: Counter<"result">;
   readonly #info: Gauge<"local_identity">;
 
   constructor(registry: Registry) {
@@ -52,23 +52,26 @@ export class TlsMetrics implements TlsObserver {
       registers,
     });
     this.#expiry = new Gauge({
-      name: "identity_cert_expiration_timestamp_seconds",
+      name: "control_identity_cert_expiration_timestamp_seconds",
       help:
         "Time when this proxy's current mTLS identity certificate will expire (in seconds since the UNIX epoch)",
       registers,
     });
     this.#refresh = new Gauge({
-      name: "identity_cert_refresh_timestamp_seconds",
+      name: "control_identity_cert_refresh_timestamp_seconds",
       help:
         "Time when this proxy's current mTLS identity certificate was last loaded (in seconds since the UNIX epoch)",
       registers,
     });
-    this.#reloadErrors = new Counter({
-      name: "identity_cert_reload_errors_total",
+    this.#refreshes = new Counter({
+      name: "control_identity_cert_refreshes_total",
       help:
-        "Identity loads refused (unreadable files, a key that does not match the certificate, a chain that does not reach the trust anchors); the last good certificate stays.",
+        'The total number of times this proxy\'s mTLS identity certificate has been refreshed by the Identity provider (result="error": a load refused; the last good certificate stays)',
+      labelNames: ["result"],
       registers,
     });
+    this.#refreshes.inc({ result: "ok" }, 0);
+    this.#refreshes.inc({ result: "error" }, 0);
     this.#info = new Gauge({
       name: "tls_local_identity_info",
       help: "The local TLS identity (1 for the current one).",
@@ -96,12 +99,13 @@ export class TlsMetrics implements TlsObserver {
   identity(creds: Credentials): void {
     this.#expiry.set(creds.notAfterMs / 1000);
     this.#refresh.set(creds.loadedAtMs / 1000);
+    this.#refreshes.inc({ result: "ok" });
     this.#info.reset();
     this.#info.set({ local_identity: creds.name }, 1);
   }
 
   /** A reload of the local credentials was refused. */
   reloadError(): void {
-    this.#reloadErrors.inc();
+    this.#refreshes.inc({ result: "error" });
   }
 }

@@ -36,9 +36,10 @@ Deno.test("TlsMetrics records handshakes, failures by reason, refusals and the l
       'tls_handshake_errors_total{direction="outbound",reason="identity_mismatch"} 1',
       'tls_handshake_errors_total{direction="inbound",reason="expired"} 1',
       'inbound_connections_denied_total{reason="plaintext"} 1',
-      "identity_cert_expiration_timestamp_seconds 2000000000",
-      "identity_cert_refresh_timestamp_seconds 1700000000",
-      "identity_cert_reload_errors_total 1",
+      "control_identity_cert_expiration_timestamp_seconds 2000000000",
+      "control_identity_cert_refresh_timestamp_seconds 1700000000",
+      'control_identity_cert_refreshes_total{result="ok"} 2',
+      'control_identity_cert_refreshes_total{result="error"} 1',
       'tls_local_identity_info{local_identity="b.ns.serviceaccount.identity.linkerd.cluster.local"} 1',
     ]
   ) {

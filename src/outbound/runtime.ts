@@ -36,6 +36,8 @@ export interface OutboundMetrics {
     authority: string;
     targetAddr: string;
     tls?: { serverId: string };
+    /** Discovery's metric labels (`dst_*`). */
+    dstLabels?: Readonly<Record<string, string>>;
   }): HttpEndpointMetrics;
   httpError(kind: string): void;
   /** HTTP/1 requests carried over HTTP/2 (`http_orig_proto_requests_total`), per target. */

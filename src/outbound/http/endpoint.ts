@@ -15,6 +15,7 @@ import type {
   UpstreamProtocol,
 } from "../../discovery/resolve.ts";
 import { ConnectTimeoutError, EndpointIoError } from "../../errors.ts";
+import { endpointRescueStatus } from "../../metrics/http_endpoint.ts";
 import {
   classifyError,
   classifyResponse,
@@ -133,6 +134,9 @@ class Endpoint implements HttpEndpoint {
       ...(target.meta.identity === undefined
         ? {}
         : { tls: { serverId: target.meta.identity } }),
+      ...(target.meta.metricLabels === undefined
+        ? {}
+        : { dstLabels: target.meta.metricLabels }),
     });
     this.service = (req) => this.#call(req, undefined);
   }
@@ -318,9 +322,13 @@ class Endpoint implements HttpEndpoint {
       (err) => {
         this.#pending--;
         const c = classifyError(err);
-        m.response(0, {
+        // Connection errors are answered 502/504 right here in linkerd
+        // (`ClientRescue`), so the endpoint series counts that response, and
+        // the server does not count it again as a proxy error.
+        const rescued = endpointRescueStatus(err);
+        m.response(rescued, {
           classification: "failure",
-          error: c.error,
+          ...(rescued === 0 ? { error: c.error } : {}),
           latencyMs: performance.now() - start,
         });
         // A failed connect sent nothing: the balancer handles it, no verdict.

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { countedByEndpoint } from "../../metrics/http_endpoint.ts";
 import { LoadShedError } from "../../errors.ts";
 import type {
   HttpRequest,
@@ -43,7 +44,8 @@ export function newHttpServer(
     const rescue = rescuer({
       informationalHeaders,
       onRescue(req, rescue, response) {
-        ctx.metrics.httpError(rescue.kind);
+        // Connection errors were counted by the endpoint as 502/504.
+        if (!countedByEndpoint(rescue.kind)) ctx.metrics.httpError(rescue.kind);
         onRescue?.({
           timeMs: Date.now(),
           kind: rescue.kind,
