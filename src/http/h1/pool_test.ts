@@ -407,10 +407,17 @@ Deno.test("H1Pool streams a 20 MiB body without buffering more than ~1 MiB", asy
 Deno.test("H1Pool request body backpressure follows the socket", async () => {
   const total = 16 << 20;
   let received = 0;
-  // A server that does not read for a while, then drains and answers.
+  const { body, stats } = streamBody(total, { chunkBytes: 65536 });
+  // A server that does not read until the body's producer was paused (or
+  // 10 s passed: then the assertion below fails), then drains and answers.
   const server = net.createServer((s) => {
     s.pause();
-    setTimeout(() => s.resume(), 200);
+    const deadline = performance.now() + 10_000;
+    const poll = () => {
+      if (stats.pauses > 0 || performance.now() > deadline) s.resume();
+      else setTimeout(poll, 10);
+    };
+    poll();
     s.on("data", (d: Uint8Array) => {
       received += d.length;
       if (received >= total) {
@@ -428,7 +435,6 @@ Deno.test("H1Pool request body backpressure follows the socket", async () => {
       }),
   });
   try {
-    const { body, stats } = streamBody(total, { chunkBytes: 65536 });
     const res = await pool.request(request("/up", { method: "POST", body }));
     await readBody(res.body);
     assert.ok(received >= total);
