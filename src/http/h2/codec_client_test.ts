@@ -318,6 +318,39 @@ Deno.test("H2CodecClient: 1xx skipped, trailers-only response, abort resets with
     assert.equal(goawayCode(srv.frames), undefined);
     c.destroy();
   }
+  // A server's SETTINGS_MAX_HEADER_LIST_SIZE: a request above it is
+  // refused here, nothing of it sent; a smaller one goes.
+  {
+    await using srv = await rawServer();
+    const c = client(srv.port);
+    const first = c.request(req("/first"));
+    await waitFor(() => srv.writers.length === 1, "accepted");
+    const w = srv.writers[0]!;
+    w.settings([[SettingId.MAX_HEADER_LIST_SIZE, 300]]);
+    w.settingsAck();
+    w.flush();
+    await waitFor(
+      () =>
+        srv.frames.some((f) =>
+          f.type === FrameType.SETTINGS && f.flags === Flag.ACK
+        ),
+      "our ACK of the server's SETTINGS",
+    );
+    const big = req("/big");
+    big.headers["x-big"] = "x".repeat(300);
+    await assert.rejects(c.request(big), /SETTINGS_MAX_HEADER_LIST_SIZE/);
+    const small = c.request(req("/small"));
+    await waitFor(
+      () => srv.frames.filter((f) => f.type === FrameType.HEADERS).length === 2,
+      "the small request",
+    );
+    w.headers(1, block([[":status", "204"]]), true, 16384);
+    w.headers(3, block([[":status", "204"]]), true, 16384);
+    w.flush();
+    assert.equal((await first).status, 204);
+    assert.equal((await small).status, 204);
+    c.destroy();
+  }
   // Keep-alive: a server that never answers PING is closed.
   {
     await using srv = await rawServer();

@@ -36,6 +36,7 @@ import {
   encodeFields,
   type H2Head,
   HeadCollector,
+  headListSize,
   statusHead,
 } from "./fields.ts";
 import {
@@ -232,6 +233,7 @@ export class H2Conn {
   #peerMaxFrame = DEFAULT_MAX_FRAME_SIZE;
   #peerStreamWindow = DEFAULT_WINDOW;
   #peerMaxConcurrent = Infinity;
+  #peerMaxHeaderList = Infinity;
   #peerSettingsSeen = false;
   #peerSettingsResolve: (() => void) | null = null;
   /** Resolves once the peer's first SETTINGS arrived. */
@@ -401,6 +403,13 @@ export class H2Conn {
     if (!this.usable) {
       throw new RangeError("Cannot open a stream: connection is closing");
     }
+    if (!this.#fits(head)) {
+      throw new RangeError(
+        `Cannot send a header list of ${
+          headListSize(head)
+        } bytes: the peer's SETTINGS_MAX_HEADER_LIST_SIZE is ${this.#peerMaxHeaderList}`,
+      );
+    }
     const id = this.#nextStreamId;
     this.#nextStreamId += 2;
     const s = new H2Stream(id, this.#peerStreamWindow, this.#recvWindowInit());
@@ -415,8 +424,16 @@ export class H2Conn {
   /** Sends a response head (server role). */
   sendHeaders(stream: H2Stream, head: H2Head, endStream: boolean): void {
     if (stream.localEnded) return;
+    // A head the peer said it would refuse is not sent (h2 `send_headers`).
+    if (!this.#fits(head)) return this.reset(stream, ErrorCode.INTERNAL_ERROR);
     this.#writeHead(stream, head, endStream, true);
     if (endStream) this.#localEnd(stream);
+  }
+
+  /** Whether `head` fits the peer's SETTINGS_MAX_HEADER_LIST_SIZE. */
+  #fits(head: H2Head): boolean {
+    return this.#peerMaxHeaderList === Infinity ||
+      headListSize(head) <= this.#peerMaxHeaderList;
   }
 
   /**
@@ -939,8 +956,11 @@ export class H2Conn {
           }
           this.#peerMaxFrame = v;
           break;
+        case SettingId.MAX_HEADER_LIST_SIZE:
+          this.#peerMaxHeaderList = v; // advisory, honoured when sending
+          break;
         default:
-          break; // SETTINGS_MAX_HEADER_LIST_SIZE is advisory; unknown ids are ignored
+          break; // unknown ids are ignored
       }
     }
     this.#writer.settingsAck();
@@ -1132,7 +1152,9 @@ export class H2Conn {
       const t = s.outTrailers;
       s.outSource = null;
       if (t !== undefined && hasFields(t)) {
-        this.#writeHead(s, TRAILERS_HEAD(t), true, true);
+        const th = TRAILERS_HEAD(t);
+        if (!this.#fits(th)) return this.reset(s, ErrorCode.INTERNAL_ERROR);
+        this.#writeHead(s, th, true, true);
       } else w.data(s.id, EMPTY, true);
       this.#localEnd(s);
       return;

@@ -208,6 +208,26 @@ Deno.test("H2Conn: frames on closed streams (RFC 9113 §5.1): ended → connecti
   }
 });
 
+Deno.test("H2Conn honours the peer's SETTINGS_MAX_HEADER_LIST_SIZE: a response head above it is not sent (RST INTERNAL_ERROR)", async () => {
+  await using srv = await startServer((req) =>
+    Promise.resolve({
+      status: 200,
+      headers: req.path === "/big" ? { "x-big": "x".repeat(200) } : {},
+      body: null,
+    })
+  );
+  await using p = await RawPeer.connect(srv.port, [[
+    SettingId.MAX_HEADER_LIST_SIZE,
+    100,
+  ]]);
+  p.request(1, true, [], "/big");
+  p.request(3, true, [], "/small");
+  p.w.flush();
+  assert.equal(await p.rst(1), ErrorCode.INTERNAL_ERROR);
+  await waitFor(() => p.heads(3).length === 1, "the small response");
+  assert.equal(p.heads(1).length, 0);
+});
+
 Deno.test("H2Conn resets streams with malformed requests (PROTOCOL_ERROR) and keeps the connection", async () => {
   let calls = 0;
   await using srv = await startServer(() => (calls++, ok()));

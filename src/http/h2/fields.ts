@@ -89,6 +89,30 @@ export function encodeFields(
 }
 
 /**
+ * The size of the header list `head` is sent as (RFC 9113 §6.5.2: each
+ * field's name and value octets plus 32), counting what
+ * {@linkcode encodeFields} would send.
+ */
+export function headListSize(head: H2Head): number {
+  let n = 0;
+  if (head.status !== 0) n += 42; // ":status" + 3 digits + 32
+  else if (head.method !== "") {
+    n += 39 + head.method.length + 39 + head.scheme.length + 37 +
+      head.path.length;
+    if (head.authority !== "") n += 42 + head.authority.length;
+  }
+  const headers = head.headers;
+  for (const name in headers) {
+    if (connectionSpecific(name) || name === "host") continue;
+    if (name.charCodeAt(0) === 58) continue;
+    const v = headers[name]!;
+    if (typeof v === "string") n += name.length + v.length + 32;
+    else for (const x of v) n += name.length + x.length + 32;
+  }
+  return n;
+}
+
+/**
  * Collects one field block's fields into an {@linkcode H2Head} and checks
  * them (h2 `HeaderBlock::load` and `Pseudo` validation). Call `start()`,
  * feed `emit` to the HPACK decoder, then `finish()`; `error` is "" when the
