@@ -20,7 +20,7 @@ import type {
   HttpResponse,
   HttpService,
 } from "../http/message.ts";
-import { L5D_PROXY_ERROR } from "../http/headers.ts";
+import { L5D_PROXY_CONNECTION, L5D_PROXY_ERROR } from "../http/headers.ts";
 import { encodeGrpcMessage, isGrpc } from "../http/respond.ts";
 import { compileGrpcRoutes, findGrpcRoute } from "../http/route/grpc.ts";
 import { compileHttpRoutes, findHttpRoute } from "../http/route/route.ts";
@@ -232,6 +232,10 @@ export function newHttpPolicy(
         );
       }
     }
+    // Header hygiene: a peer proxy's error headers never reach the app.
+    const h = req.headers;
+    if (h[L5D_PROXY_ERROR] !== undefined) delete h[L5D_PROXY_ERROR];
+    if (h[L5D_PROXY_CONNECTION] !== undefined) delete h[L5D_PROXY_CONNECTION];
     return inner(req);
   };
 }
