@@ -435,3 +435,59 @@ Deno.test("inbound policy: a rate limit of N req/s under 3N req/s refuses the ex
     );
   }
 });
+
+Deno.test("inbound policy: an opaque Server closes unauthorized connections and forwards authorized ones, counted per connection", async () => {
+  await using f = await fixture(() =>
+    server("db", {
+      protocol: "opaque",
+      authorizations: [
+        authz("two", { unauthenticated: true }, networks("127.0.0.2/32")),
+      ],
+    })
+  );
+  const exchange = (from: string) =>
+    new Promise<string>((resolve) => {
+      const s = net.connect({
+        host: "127.0.0.1",
+        port: f.port,
+        localAddress: from,
+      });
+      let got = "";
+      s.on("data", (d) => got += d);
+      s.on("error", () => {});
+      s.on("close", () => resolve(got));
+      s.on("connect", () =>
+        s.end("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    });
+  await waitFor(
+    "the opaque policy",
+    async () =>
+      metric(await f.metrics(), "inbound_tcp_authz_deny_total") > 0 ||
+      (await exchange("127.0.0.3")) === "" &&
+        metric(await f.metrics(), "inbound_tcp_authz_deny_total") > 0,
+  );
+  assert.match(
+    await exchange("127.0.0.2"),
+    /^HTTP\/1\.1 200/,
+    "bytes forwarded as they are",
+  );
+  assert.equal(await exchange("127.0.0.3"), "", "closed");
+  const m = await f.metrics();
+  assert.ok(
+    metric(m, "inbound_tcp_authz_allow_total", {
+      srv_name: "db",
+      authz_name: "two",
+    }) >= 1,
+  );
+  assert.ok(
+    metric(m, "inbound_tcp_authz_deny_total", {
+      srv_name: "db",
+      tls: "no_identity",
+    }) >= 2,
+  );
+  assert.equal(
+    metric(m, "inbound_http_authz_allow_total", { srv_name: "db" }),
+    0,
+    "no HTTP detection",
+  );
+});
