@@ -11,12 +11,8 @@ import { DashboardStateBuilder, ErrorRing } from "./admin/state.ts";
 import type { Config, FileConfig, H2KeepAliveConfig } from "./config/config.ts";
 import { watchConfigFile } from "./config/watch.ts";
 import { CompositeDiscovery } from "./discovery/mod.ts";
-import { controlChannel, trustAnchorsPemOf } from "./api/proto.ts";
-import { ControlPlaneDiscovery } from "./discovery/destination.ts";
-import { IdentityCertifier } from "./identity_client/certify.ts";
-import { startInboundListener } from "./inbound/listener.ts";
-import { InboundAuthzMetrics } from "./inbound/metrics.ts";
-import { inboundPolicyStoreOf } from "./inbound/mod.ts";
+import type { ControlPlaneDiscovery } from "./discovery/destination.ts";
+import type { IdentityCertifier } from "./identity_client/certify.ts";
 import { originalDst } from "./transport/orig_dst.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { ProxyMetrics } from "./metrics/registry.ts";
@@ -74,10 +70,10 @@ export async function buildApp(
     ? new TlsMetrics(metrics.registry)
     : undefined;
   // Identity.Certify writes the certificate where startIdentity loads it.
-  const certifier = startCertifierOf(config, log.child("identity"));
+  const certifier = await startCertifierOf(config, log.child("identity"));
   const identity = config.identity &&
     await startIdentity(config, log, tlsMetrics);
-  const primary = controlPlaneDiscoveryOf(config, log.child("dst"));
+  const primary = await controlPlaneDiscoveryOf(config, log.child("dst"));
   const discovery = new CompositeDiscovery({
     file: config.file,
     idleTimeoutMs: config.outbound.discoveryIdleTimeoutMs,
@@ -176,6 +172,12 @@ export async function buildApp(
     if (config.inbound) {
       const i = config.inbound;
       const cp = config.controlPlane;
+      const {
+        startInboundListener,
+        InboundAuthzMetrics,
+        inboundPolicyStoreOf,
+      } = await loadInbound();
+      const { controlChannel, trustAnchorsPemOf } = await loadControlApi();
       const store = inboundPolicyStoreOf(i, {
         ...(cp?.policy === undefined ? {} : {
           policyAddr: cp.policy.addr,
@@ -398,15 +400,44 @@ function detectLabel(result: string): string {
 }
 
 /**
+ * The control-plane client (`@grpc/grpc-js`, `@grpc/proto-loader`: about
+ * 10 MB of RSS and 150 ms of start-up), loaded only when the config names a
+ * control-plane service or the inbound proxy (issue 19).
+ */
+function loadControlApi(): Promise<typeof import("./api/proto.ts")> {
+  return import("./api/proto.ts");
+}
+
+/** The inbound proxy's modules, loaded only when it runs (issue 19). */
+async function loadInbound(): Promise<
+  & Pick<typeof import("./inbound/listener.ts"), "startInboundListener">
+  & Pick<typeof import("./inbound/metrics.ts"), "InboundAuthzMetrics">
+  & Pick<typeof import("./inbound/mod.ts"), "inboundPolicyStoreOf">
+> {
+  const [listener, metrics, mod] = await Promise.all([
+    import("./inbound/listener.ts"),
+    import("./inbound/metrics.ts"),
+    import("./inbound/mod.ts"),
+  ]);
+  return {
+    startInboundListener: listener.startInboundListener,
+    InboundAuthzMetrics: metrics.InboundAuthzMetrics,
+    inboundPolicyStoreOf: mod.inboundPolicyStoreOf,
+  };
+}
+
+/**
  * The control-plane discovery `config` asks for (`LINKERD2_PROXY_DESTINATION_SVC_ADDR`
  * and friends), or undefined when no Destination service is configured.
  */
-function controlPlaneDiscoveryOf(
+async function controlPlaneDiscoveryOf(
   config: Config,
   log?: Logger,
-): ControlPlaneDiscovery | undefined {
+): Promise<ControlPlaneDiscovery | undefined> {
   const cp = config.controlPlane;
   if (cp?.destination === undefined) return undefined;
+  const [{ controlChannel, trustAnchorsPemOf }, { ControlPlaneDiscovery }] =
+    await Promise.all([loadControlApi(), import("./discovery/destination.ts")]);
   const trustAnchorsPem = trustAnchorsPemOf(config.identity);
   return new ControlPlaneDiscovery({
     destinationAddr: cp.destination.addr,
@@ -436,10 +467,10 @@ function controlPlaneDiscoveryOf(
  * the token file, local name and identity directory), started; undefined
  * when no identity service is configured.
  */
-function startCertifierOf(
+async function startCertifierOf(
   config: Config,
   log?: Logger,
-): IdentityCertifier | undefined {
+): Promise<IdentityCertifier | undefined> {
   const cp = config.controlPlane;
   const svc = cp?.identity;
   const id = config.identity;
@@ -449,6 +480,11 @@ function startCertifierOf(
   ) {
     return undefined;
   }
+  const [{ controlChannel, trustAnchorsPemOf }, { IdentityCertifier }] =
+    await Promise.all([
+      loadControlApi(),
+      import("./identity_client/certify.ts"),
+    ]);
   const trustAnchorsPem = trustAnchorsPemOf(id);
   const channel = controlChannel(svc.addr, { name: svc.name, trustAnchorsPem });
   return new IdentityCertifier({

@@ -17,7 +17,9 @@ import { ConfigDiscovery, type StaticServices } from "./static.ts";
 export * from "./resolve.ts";
 export * from "./dns.ts";
 export * from "./static.ts";
-export * from "./destination.ts";
+// Types only: destination.ts loads @grpc/grpc-js, which app.ts imports on
+// demand when a control plane is configured (issue 19).
+export type * from "./destination.ts";
 export * from "./policy.ts";
 export * from "./profile.ts";
 
