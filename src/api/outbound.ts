@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { BackoffSpec } from "../balance/backoff.ts";
 import type { FailureAccrualSpec } from "../balance/breaker.ts";
 import type {
   Backend as ModelBackend,
@@ -17,7 +18,6 @@ import type {
   HttpRetry,
   HttpRoute as ModelHttpRoute,
   HttpRule,
-  RetryBackoff,
   ServiceRoutes,
   StatusRange,
 } from "../http/route/model.ts";
@@ -537,7 +537,7 @@ function retryCommon<T extends object>(
   maxRetries: number;
   maxRequestBytes: number;
   timeoutMs?: number;
-  backoff?: RetryBackoff;
+  backoff?: BackoffSpec;
 } {
   const timeoutMs = durationMs(r.timeout);
   const backoff = backoffOf(r.backoff);
@@ -555,7 +555,7 @@ function retryCommon<T extends object>(
 /** The model's backoff (linkerd `ExponentialBackoff::try_from`): min ≤ max, jitter in [0, 1]. */
 export function backoffOf(
   b: ExponentialBackoff | null | undefined,
-): RetryBackoff | undefined {
+): BackoffSpec | undefined {
   if (b === null || b === undefined) return undefined;
   const minMs = durationMs(b.min_backoff) ?? 0;
   const maxMs = durationMs(b.max_backoff) ?? minMs;

@@ -7,18 +7,11 @@
  *
  * @module
  */
+import type { BackoffSpec } from "../balance/backoff.ts";
 import type { FailureAccrualSpec } from "../balance/breaker.ts";
 import type { StaticEndpoint, StaticService } from "../discovery/static.ts";
 import type { InboundPolicy } from "../inbound/policy.ts";
 import type { TcpSocketConfig } from "../transport/sockopt.ts";
-
-/** Exponential connect backoff (linkerd `ExponentialBackoff`, `OUTBOUND_CONNECT_EXP_BACKOFF_*`). */
-export interface BackoffConfig {
-  readonly minMs: number;
-  readonly maxMs: number;
-  /** Fraction of random jitter, 0 to 1. */
-  readonly jitter: number;
-}
 
 /** One per-port opaque TCP forward: bytes accepted on `listenAddr` go to `target` (linkerd opaque outbound). */
 export interface ForwardConfig {
@@ -36,7 +29,7 @@ export interface OutboundConfig {
   /** `LINKERD2_PROXY_INGRESS_MODE`: route by `l5d-dst-override` (else the original destination). */
   readonly ingressMode?: boolean;
   readonly connectTimeoutMs: number;
-  readonly connectBackoff: BackoffConfig;
+  readonly connectBackoff: BackoffSpec;
   readonly detectTimeoutMs: number;
   readonly http1PoolIdleTimeoutMs: number;
   readonly maxIdleConnsPerEndpoint: number;
@@ -171,7 +164,7 @@ export interface ControlPlaneConfig {
   /** `LINKERD2_PROXY_CONTROL_STREAM_INITIAL_TIMEOUT`: how long a first resolution waits for answers. */
   readonly streamInitialTimeoutMs: number;
   /** Reconnect backoff of the control-plane streams (linkerd `DEFAULT_CONTROL_EXP_BACKOFF`). */
-  readonly backoff: BackoffConfig;
+  readonly backoff: BackoffSpec;
 }
 
 /** linkerd's control-plane defaults. */

@@ -7,10 +7,10 @@
  *
  * @module
  */
+import type { BackoffSpec } from "../balance/backoff.ts";
 import EMBEDDED_CONFIG_YAML from "../../petrel.yaml" with { type: "text" };
 import {
   type AdminConfig,
-  type BackoffConfig,
   type Config,
   type ControlAddr,
   type ControlPlaneConfig,
@@ -569,7 +569,7 @@ export function parsePortRanges(text: string, name: string): number[] {
 /** The three backoff variables, all or none (linkerd `parse_backoff`). */
 function envBackoff(
   env: Readonly<Record<string, string>>,
-): BackoffConfig | undefined {
+): BackoffSpec | undefined {
   const names = [
     ENV_OUTBOUND_CONNECT_EXP_BACKOFF_MIN,
     ENV_OUTBOUND_CONNECT_EXP_BACKOFF_MAX,

@@ -28,7 +28,6 @@ import type {
   QueryParamMatch,
   Ratio,
   RequestRedirect,
-  RetryBackoff,
   RetryBudget,
   RouteTimeouts,
   ServiceRoutes,
@@ -62,6 +61,8 @@ import {
   serviceName,
   str,
 } from "./_schema.ts";
+import type { BackoffSpec } from "../balance/backoff.ts";
+import { DEFAULT_RETRY_BACKOFF } from "../http/retry/backoff.ts";
 import { DEFAULT_FAILURE_ACCRUAL } from "./config.ts";
 import { isDnsName } from "../addr/mod.ts";
 import { parseNumber } from "./parse.ts";
@@ -527,12 +528,6 @@ const timeouts = objectOf<RouteTimeouts>(
   },
 );
 
-/** linkerd's controller defaults for route retries. */
-const DEFAULT_RETRY_BACKOFF: RetryBackoff = {
-  minMs: 25,
-  maxMs: 250,
-  jitter: 1,
-};
 const DEFAULT_RETRY_LIMIT = 1;
 
 /** One `retry.statuses` entry: `5xx`, `gateway-error`, `NNN` or `NNN-MMM` (linkerd `retry.linkerd.io/http`). */
@@ -588,13 +583,13 @@ function retryDefaults(obj: Record<string, unknown>) {
   const out: {
     maxRetries: number;
     maxRequestBytes: number;
-    backoff: RetryBackoff;
+    backoff: BackoffSpec;
     timeoutMs?: number;
   } = {
     maxRetries: (obj.maxRetries as number | undefined) ?? DEFAULT_RETRY_LIMIT,
     maxRequestBytes: (obj.maxRequestBytes as number | undefined) ??
       DEFAULT_MAX_REQUEST_BYTES,
-    backoff: (obj.backoff as RetryBackoff | undefined) ?? DEFAULT_RETRY_BACKOFF,
+    backoff: (obj.backoff as BackoffSpec | undefined) ?? DEFAULT_RETRY_BACKOFF,
   };
   if (obj.timeoutMs !== undefined) out.timeoutMs = obj.timeoutMs as number;
   return out;

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { BackoffSpec } from "../../balance/backoff.ts";
 
 /** Resource metadata of a route or backend (linkerd `meta.Metadata`). */
 export type RouteRef =
@@ -190,14 +191,6 @@ export interface RouteTimeouts {
   readonly headersMs?: number;
 }
 
-/** Retry backoff (linkerd `ExponentialBackoff`). */
-export interface RetryBackoff {
-  readonly minMs: number;
-  readonly maxMs: number;
-  /** Jitter ratio in [0, 1]. */
-  readonly jitter: number;
-}
-
 /**
  * The registered HTTP method names, in linkerd2-proxy-api's enum order
  * (`http_types.HttpMethod.Registered`); the YAML and control-plane
@@ -231,7 +224,7 @@ export interface HttpRetry {
   readonly statusRanges: readonly StatusRange[];
   /** Per-attempt response timeout. */
   readonly timeoutMs?: number;
-  readonly backoff?: RetryBackoff;
+  readonly backoff?: BackoffSpec;
   /**
    * Also retry methods that are not idempotent (POST, PATCH, …) on a
    * retryable status or after an error that may have reached an endpoint
@@ -249,7 +242,7 @@ export interface GrpcRetry {
   /** Retryable codes, among CANCELLED 1, DEADLINE_EXCEEDED 4, RESOURCE_EXHAUSTED 8, INTERNAL 13, UNAVAILABLE 14. */
   readonly codes: readonly number[];
   readonly timeoutMs?: number;
-  readonly backoff?: RetryBackoff;
+  readonly backoff?: BackoffSpec;
 }
 
 /**
