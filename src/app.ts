@@ -64,7 +64,10 @@ export async function buildApp(
   config: Config,
   opts: AppOptions = {},
 ): Promise<App> {
-  const log = opts.logger ?? createLogger({ level: config.logLevel });
+  const log = opts.logger ?? createLogger({
+    level: config.logLevel,
+    format: config.logFormat,
+  });
   const metrics = new ProxyMetrics();
   const tlsMetrics = config.identity || config.inbound
     ? new TlsMetrics(metrics.registry)

@@ -4,9 +4,16 @@
  *
  * The filter syntax is tracing's `EnvFilter`, read minimally: comma-separated
  * directives, each `level` (the default) or `target=level` (span filters in
- * `[...]` are ignored). Petrel has one level for all its targets: the most
- * verbose of the default and of every directive whose target starts with
- * `linkerd` or `petrel`. So `warn,linkerd=info,hickory=error` logs at info.
+ * `[...]` are ignored). Each logger's level is that of the most specific
+ * directive naming it: `petrel::outbound=debug` (or linkerd's crate name
+ * `linkerd_app_outbound=debug`) applies to `petrel::outbound` and its
+ * children; any other target starting with `linkerd` or `petrel` applies to
+ * every Petrel logger (`warn,linkerd=info,hickory=error` logs at info); else
+ * the default. {@linkcode parseLogFilter} gives the most verbose of them.
+ *
+ * `LINKERD2_PROXY_LOG_FORMAT=json` writes tracing-subscriber's JSON lines,
+ * as linkerd configures them (`linkerd/tracing` `mk_json`): `timestamp`,
+ * `level`, `fields` (with `message`), `target`, `spans`, `threadId`.
  *
  * @module
  */
@@ -71,6 +78,82 @@ export function parseLogFilter(filter: string): LogLevel {
   // No default and no directive for our targets: keep errors visible.
   if (best < 0) best = LEVELS.error;
   return LEVEL_NAMES[best]!.toLowerCase() as LogLevel;
+}
+
+/** linkerd crate targets and the Petrel logger each one names. */
+const LINKERD_TARGETS: Readonly<Record<string, string>> = {
+  linkerd_app_outbound: "petrel::outbound",
+  linkerd_app_inbound: "petrel::inbound",
+  linkerd_app_admin: "petrel::admin",
+  linkerd_proxy_identity_client: "petrel::identity",
+  linkerd_app_core: "petrel",
+};
+
+/** One `target=level` directive, its target in Petrel's names. */
+interface Directive {
+  /** "petrel" (every logger) or a logger target such as "petrel::outbound". */
+  readonly target: string;
+  readonly level: number;
+}
+
+/** A filter compiled for per-target lookups. */
+interface CompiledFilter {
+  /** The bare level, or -1 when none was given. */
+  readonly fallback: number;
+  readonly directives: readonly Directive[];
+}
+
+/** Petrel's logger target named by a directive's target, or undefined (not ours). */
+function ourTarget(target: string): string | undefined {
+  const crate = target.split("::")[0]!;
+  const mapped = LINKERD_TARGETS[crate];
+  if (mapped !== undefined) {
+    const rest = target.slice(crate.length);
+    return mapped === "petrel" ? mapped : mapped + rest;
+  }
+  if (target === "petrel" || target.startsWith("petrel::")) return target;
+  if (OUR_TARGETS.some((t) => target.startsWith(t))) return "petrel";
+  return undefined;
+}
+
+function compileFilter(filter: string): CompiledFilter {
+  parseLogFilter(filter); // validates
+  let fallback = -1;
+  const directives: Directive[] = [];
+  for (const raw of filter.split(",")) {
+    const directive = raw.trim();
+    if (directive === "") continue;
+    const eq = directive.lastIndexOf("=");
+    const level = LEVELS[
+      (eq < 0 ? directive : directive.slice(eq + 1)).trim()
+        .toLowerCase() as LogLevel
+    ];
+    if (eq < 0) {
+      fallback = Math.max(fallback, level);
+      continue;
+    }
+    const target = ourTarget(
+      directive.slice(0, eq).replace(/\[.*$/, "").trim(),
+    );
+    if (target !== undefined) directives.push({ target, level });
+  }
+  return { fallback, directives };
+}
+
+/** The level of logger `target` under `f`: the most specific directive naming it. */
+function levelFor(f: CompiledFilter, target: string): number {
+  let best: Directive | undefined;
+  let broad = -1;
+  for (const d of f.directives) {
+    if (d.target === "petrel") {
+      broad = Math.max(broad, d.level);
+    } else if (target === d.target || target.startsWith(d.target + "::")) {
+      if (best === undefined || d.target.length > best.target.length) best = d;
+    }
+  }
+  if (best !== undefined) return best.level;
+  if (broad >= 0) return broad;
+  return f.fallback >= 0 ? f.fallback : LEVELS.error;
 }
 
 /** Parses `LINKERD2_PROXY_LOG_FORMAT` (case-insensitive `plain` or `json`). */
@@ -151,7 +234,11 @@ export interface LoggerOptions {
 }
 
 interface LogState {
+  /** The most verbose level of any logger (the tree's). */
   max: number;
+  compiled: CompiledFilter;
+  /** Bumped at each `setLevel`: loggers recompute their own level. */
+  generation: number;
   filter: string;
   format: LogFormat;
   write: (line: string) => void;
@@ -207,10 +294,22 @@ function safeJson(v: unknown): string {
 class TreeLogger implements Logger {
   readonly target: string;
   readonly #state: LogState;
+  #generation = -1;
+  #ownMax = 0;
 
   constructor(target: string, state: LogState) {
     this.target = target;
     this.#state = state;
+  }
+
+  /** This logger's own level (per-target directives), recomputed after `setLevel`. */
+  get #max(): number {
+    const state = this.#state;
+    if (this.#generation !== state.generation) {
+      this.#generation = state.generation;
+      this.#ownMax = levelFor(state.compiled, this.target);
+    }
+    return this.#ownMax;
   }
 
   get filter(): string {
@@ -222,27 +321,27 @@ class TreeLogger implements Logger {
   }
 
   enabled(level: Exclude<LogLevel, "off">): boolean {
-    return this.#state.max >= LEVELS[level];
+    return this.#max >= LEVELS[level];
   }
 
   error(msg: string, fields?: LogFields): void {
-    if (this.#state.max >= 1) this.#emit(1, msg, fields);
+    if (this.#max >= 1) this.#emit(1, msg, fields);
   }
 
   warn(msg: string, fields?: LogFields): void {
-    if (this.#state.max >= 2) this.#emit(2, msg, fields);
+    if (this.#max >= 2) this.#emit(2, msg, fields);
   }
 
   info(msg: string, fields?: LogFields): void {
-    if (this.#state.max >= 3) this.#emit(3, msg, fields);
+    if (this.#max >= 3) this.#emit(3, msg, fields);
   }
 
   debug(msg: string, fields?: LogFields): void {
-    if (this.#state.max >= 4) this.#emit(4, msg, fields);
+    if (this.#max >= 4) this.#emit(4, msg, fields);
   }
 
   trace(msg: string, fields?: LogFields): void {
-    if (this.#state.max >= 5) this.#emit(5, msg, fields);
+    if (this.#max >= 5) this.#emit(5, msg, fields);
   }
 
   child(target: string): Logger {
@@ -251,7 +350,10 @@ class TreeLogger implements Logger {
 
   setLevel(filter: string): void {
     const level = parseLogFilter(filter);
+    const compiled = compileFilter(filter);
     this.#state.max = LEVELS[level];
+    this.#state.compiled = compiled;
+    this.#state.generation++;
     this.#state.filter = filter;
   }
 
@@ -261,11 +363,16 @@ class TreeLogger implements Logger {
     const name = LEVEL_NAMES[level]!;
     let line: string;
     if (state.format === "json") {
+      // tracing's SystemTime: RFC 3339 with microseconds.
+      const micros = timestamp.slice(0, -1) + "000Z";
+      // tracing-subscriber's JSON event format, with span list and thread id.
       line = safeJson({
-        timestamp,
+        timestamp: micros,
         level: name,
         fields: { message: msg, ...fields },
         target: this.target,
+        spans: [],
+        threadId: "ThreadId(1)",
       });
     } else {
       line = `${timestamp} ${name.padStart(5)} ${this.target}: ${msg}`;
@@ -288,6 +395,8 @@ class TreeLogger implements Logger {
 export function createLogger(opts: LoggerOptions): Logger {
   const state: LogState = {
     max: LEVELS[parseLogFilter(opts.level)],
+    compiled: compileFilter(opts.level),
+    generation: 0,
     filter: opts.level,
     format: opts.format ?? "plain",
     write: opts.write ?? writeStderr,

@@ -83,11 +83,21 @@ Deno.test("createLogger() writes json lines", () => {
   log.child("admin").debug("served", { path: "/ready", status: 200 });
   assert.equal(lines.length, 1);
   assert.deepEqual(JSON.parse(lines[0]!), {
-    timestamp: "2025-01-02T03:04:05.678Z",
+    timestamp: "2025-01-02T03:04:05.678000Z",
     level: "DEBUG",
     fields: { message: "served", path: "/ready", status: 200 },
     target: "petrel::admin",
+    spans: [],
+    threadId: "ThreadId(1)",
   });
+  assert.deepEqual(Object.keys(JSON.parse(lines[0]!)), [
+    "timestamp",
+    "level",
+    "fields",
+    "target",
+    "spans",
+    "threadId",
+  ]);
   const circular: Record<string, unknown> = {};
   circular.self = circular;
   log.warn("odd", { circular, big: 10n });
@@ -135,4 +145,25 @@ Deno.test("createLogger() survives a throwing writer", () => {
     },
   });
   log.info("x");
+});
+
+Deno.test("createLogger() honours per-target directives naming Petrel's loggers", () => {
+  const { log, lines } = capture("warn,petrel::outbound=debug");
+  const outbound = log.child("outbound");
+  const inbound = log.child("inbound");
+  outbound.child("dst").debug("deep");
+  outbound.debug("out");
+  inbound.info("hidden");
+  inbound.warn("in");
+  assert.equal(outbound.enabled("debug"), true);
+  assert.equal(inbound.enabled("info"), false);
+  assert.deepEqual(lines.map((l) => l.split(": ")[1]), ["deep", "out", "in"]);
+  // linkerd's crate names map to Petrel's loggers; the most specific wins.
+  log.setLevel("info,linkerd=warn,linkerd_app_inbound=trace");
+  assert.equal(inbound.enabled("trace"), true);
+  assert.equal(outbound.enabled("info"), false);
+  assert.equal(log.enabled("warn"), true);
+  log.setLevel("hickory=debug");
+  assert.equal(outbound.enabled("warn"), false);
+  assert.equal(outbound.enabled("error"), true);
 });

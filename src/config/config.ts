@@ -208,6 +208,8 @@ export interface Config {
   readonly shutdownGracePeriodMs: number;
   /** Log filter directives (linkerd `LINKERD2_PROXY_LOG`). */
   readonly logLevel: string;
+  /** Log line format (linkerd `LINKERD2_PROXY_LOG_FORMAT`); absent = plain. */
+  readonly logFormat?: "plain" | "json";
   /** The access log format (linkerd `LINKERD2_PROXY_ACCESS_LOG`); absent = off. */
   readonly accessLog?: "apache" | "json";
   /** The YAML file given by `--config` or `PETREL_CONFIG`; absent = the embedded default. */

@@ -39,6 +39,7 @@ import {
 import { parseConfigYaml } from "./yaml.ts";
 import { INBOUND_POLICIES, type InboundPolicy } from "../inbound/policy.ts";
 import { ENV_ACCESS_LOG, parseAccessLogFormat } from "../access_log.ts";
+import { type LogFormat, parseLogFormat } from "../log.ts";
 import { ipBits } from "../discovery/profile.ts";
 
 /** linkerd `ENV_OUTBOUND_LISTEN_ADDR`. */
@@ -92,6 +93,8 @@ export const ENV_SHUTDOWN_ENDPOINT_ENABLED =
   "LINKERD2_PROXY_SHUTDOWN_ENDPOINT_ENABLED";
 /** linkerd `ENV_LOG` (`LINKERD2_PROXY_LOG`). */
 export const ENV_LOG = "LINKERD2_PROXY_LOG";
+/** linkerd `ENV_LOG_FORMAT` (`LINKERD2_PROXY_LOG_FORMAT`): `plain` or `json`. */
+export const ENV_LOG_FORMAT = "LINKERD2_PROXY_LOG_FORMAT";
 /** linkerd `ENV_IDENTITY_DIR`: the folder of the local certificate and key. */
 export const ENV_IDENTITY_DIR = "LINKERD2_PROXY_IDENTITY_DIR";
 /** linkerd `ENV_IDENTITY_TRUST_ANCHORS`: PEM text (Petrel also takes a file path). */
@@ -377,6 +380,7 @@ export function parseConfig(
     shutdownGracePeriodMs: duration(ENV_SHUTDOWN_GRACE_PERIOD) ??
       file.shutdownGracePeriodMs ?? DEFAULT_SHUTDOWN_GRACE_PERIOD_MS,
     logLevel: get(ENV_LOG) ?? file.logLevel ?? DEFAULT_LOG_LEVEL,
+    ...logFormatOf(get(ENV_LOG_FORMAT)),
     file,
     configMaxBytes,
     sockets: {
@@ -717,4 +721,11 @@ function controlPlaneConfig(
     ),
   };
   return { controlPlane };
+}
+
+/** `LINKERD2_PROXY_LOG_FORMAT`, when set (linkerd: `plain` unless `json`). */
+function logFormatOf(value: string | undefined): { logFormat?: LogFormat } {
+  return value === undefined || value.trim() === ""
+    ? {}
+    : { logFormat: parseLogFormat(value) };
 }
