@@ -31,7 +31,7 @@ export interface HttpEndpointLabels {
    */
   tls?: TlsLabels | undefined;
   /** Discovery metric labels, rendered as `dst_<name>` (linkerd `dst_*`). */
-  dstLabels?: Record<string, string> | undefined;
+  dstLabels?: Readonly<Record<string, string>> | undefined;
 }
 
 /** Labels of {@linkcode ProxyMetrics.origProto}. */
@@ -137,15 +137,16 @@ class EndpointSeries implements HttpEndpointMetrics {
   ): ResponseSeries {
     let latency = this.#latency.get(status);
     if (latency === undefined) {
-      latency = new LatencySeries({
-        ...this.labels,
-        status_code: String(status),
-      });
+      // linkerd prints `status_code` only when there was a response.
+      latency = new LatencySeries(
+        status > 0
+          ? { ...this.labels, status_code: String(status) }
+          : { ...this.labels },
+      );
       this.#latency.set(status, latency);
     }
     return new ResponseSeries({
-      ...this.labels,
-      status_code: String(status),
+      ...latency.labels,
       classification,
       grpc_status: grpcStatus,
       error,

@@ -61,6 +61,10 @@ export interface ProxyMetricsOptions {
    * @default {"0.0.0-dev"}
    */
   version?: string | undefined;
+  /** `git_sha` label of `proxy_build_info`. @default {""} */
+  gitSha?: string | undefined;
+  /** `date` label of `proxy_build_info`. @default {""} */
+  buildDate?: string | undefined;
   /**
    * Expose the process-wide `process_*`/`nodejs_*` collectors.
    * @default {true}
@@ -117,12 +121,19 @@ export class ProxyMetrics {
     this.registry = registry;
     const registers = [registry];
 
+    // linkerd `core/src/build_info.rs`: date, git_sha, profile, vendor, version.
     new Gauge({
       name: "proxy_build_info",
-      help: "Proxy build info.",
-      labelNames: ["version"],
+      help: "Proxy build info",
+      labelNames: ["date", "git_sha", "profile", "vendor", "version"],
       registers,
-    }).set({ version: opts.version ?? "0.0.0-dev" }, 1);
+    }).set({
+      date: opts.buildDate ?? "",
+      git_sha: opts.gitSha ?? "",
+      profile: "release",
+      vendor: "petrel",
+      version: opts.version ?? "0.0.0-dev",
+    }, 1);
 
     // Registration order is the order of `/metrics`.
     this.#http = new HttpFamilies(registry);

@@ -53,6 +53,10 @@ Deno.test("ProxyMetrics.render() is valid text with every family declared", asyn
   }
   assert.equal(parsed.types.has("nodejs_gc_duration_seconds"), false);
   assert.deepEqual(findSamples(parsed, "proxy_build_info")[0]?.labels, {
+    date: "",
+    git_sha: "",
+    profile: "release",
+    vendor: "petrel",
     version: "1.2.3",
   });
   const cpu = findSamples(parsed, "process_cpu_seconds_total")[0];
