@@ -21,8 +21,12 @@ import {
   rateLimit,
   server,
   startPolicyServer,
+  startPythonPolicyServer,
   type TestPolicyServer,
 } from "./support/policy_server.ts";
+
+/** The two controllers: grpc-js, and python grpcio generated from the same proto. */
+type Impl = "grpc-js" | "python";
 
 const SERVER_ID = "server.test.serviceaccount.identity.linkerd.cluster.local";
 const ALICE = "alice.test.serviceaccount.identity.linkerd.cluster.local";
@@ -131,11 +135,13 @@ interface Fixture extends AsyncDisposable {
 /** The server side: an app, the policy controller, Petrel with the injected env. */
 async function fixture(
   initial: (appPort: number) => Record<string, unknown>,
-  env: Record<string, string> = {},
+  impl: Impl = "grpc-js",
 ): Promise<Fixture> {
   const pki = await makePki();
   const app = await startHttpBackend();
-  const ps = await startPolicyServer();
+  const ps = impl === "grpc-js"
+    ? await startPolicyServer()
+    : await startPythonPolicyServer();
   ps.set(app.port, initial(app.port));
   const dir = await pki.identityDir(await pki.issue(SERVER_ID));
   const petrel = await startPetrel(
@@ -150,7 +156,6 @@ services: []
       LINKERD2_PROXY_POLICY_SVC_ADDR: ps.addr,
       LINKERD2_PROXY_POLICY_WORKLOAD: '{"ns":"test", "pod":"server-0"}',
       LINKERD2_PROXY_INBOUND_PORTS: String(app.port),
-      ...env,
     },
   );
   const port = petrel.app.inbound!.port;
@@ -174,128 +179,6 @@ services: []
     [Symbol.asyncDispose]: close,
   };
 }
-
-Deno.test("inbound policy: a Server with a MeshTLSAuthentication admits one identity and denies another (403, counted)", async () => {
-  await using f = await fixture(() =>
-    server("web", {
-      authorizations: [authz("alice-only", { identities: [ALICE] })],
-    })
-  );
-  assert.deepEqual(f.ps.requests, [
-    `{"ns":"test", "pod":"server-0"} ${f.appPort}`,
-  ]);
-  await waitFor(
-    "the first policy",
-    async () =>
-      (await request(f.port, "/headers", { leaf: f.bob, pki: f.pki }))
-        .status === 403,
-  );
-  const ok = await request(f.port, "/headers", { leaf: f.alice, pki: f.pki });
-  assert.equal(ok.status, 200, JSON.stringify(ok));
-  assert.equal(JSON.parse(ok.body)["l5d-client-id"], ALICE);
-  const denied = await request(f.port, "/headers", { leaf: f.bob, pki: f.pki });
-  assert.equal(denied.status, 403);
-  assert.equal(
-    denied.headers["l5d-proxy-error"],
-    "unauthorized request on route",
-  );
-  const plain = await request(f.port, "/headers");
-  assert.equal(plain.status, 403, "plaintext from a non-local address");
-  const local = await request(f.port, "/headers", { from: "127.0.0.1" });
-  assert.equal(local.status, 200, "linkerd's localhost authorization");
-  const m = await f.metrics();
-  const srv = {
-    srv_kind: "server",
-    srv_name: "web",
-    srv_port: String(f.appPort),
-  };
-  assert.equal(
-    metric(m, "inbound_http_authz_allow_total", {
-      ...srv,
-      authz_kind: "AuthorizationPolicy",
-      authz_name: "alice-only",
-      tls: "true",
-      client_id: ALICE,
-    }),
-    1,
-  );
-  assert.ok(
-    metric(m, "inbound_http_authz_deny_total", {
-      ...srv,
-      route_kind: "default",
-      client_id: BOB,
-    }) >= 2,
-  );
-  assert.equal(
-    metric(m, "inbound_http_authz_deny_total", { ...srv, tls: "no_identity" }),
-    1,
-  );
-  assert.equal(
-    metric(m, "inbound_http_authz_allow_total", {
-      ...srv,
-      authz_name: "localhost",
-    }),
-    1,
-  );
-});
-
-Deno.test("inbound policy: a NetworkAuthentication admits clients by CIDR, with exceptions", async () => {
-  await using f = await fixture(() =>
-    server("net", {
-      authorizations: [
-        authz(
-          "loopback-two",
-          { unauthenticated: true },
-          networks({ net: "127.0.0.0/24", except: ["127.0.0.3/32"] }),
-        ),
-      ],
-    })
-  );
-  await waitFor(
-    "the first policy",
-    async () =>
-      (await request(f.port, "/", { from: "127.0.0.3" })).status === 403,
-  );
-  assert.equal((await request(f.port, "/", { from: "127.0.0.2" })).status, 200);
-  assert.equal((await request(f.port, "/", { from: "127.0.1.2" })).status, 403);
-  const m = await f.metrics();
-  assert.equal(
-    metric(m, "inbound_http_authz_allow_total", { authz_name: "loopback-two" }),
-    1,
-  );
-});
-
-Deno.test("inbound policy: an inbound HTTPRoute authorizes only /public", async () => {
-  await using f = await fixture(() =>
-    server("web", {
-      authorizations: [],
-      httpRoutes: [
-        httpRoute("public", "/public", [
-          authz("anyone", { unauthenticated: true }),
-        ]),
-        httpRoute("private", "/"),
-      ],
-    })
-  );
-  await waitFor(
-    "the first policy",
-    async () => (await request(f.port, "/public/a")).status === 200,
-  );
-  assert.equal((await request(f.port, "/private")).status, 403);
-  assert.equal((await request(f.port, "/")).status, 403);
-  const m = await f.metrics();
-  assert.equal(
-    metric(m, "inbound_http_authz_allow_total", {
-      route_kind: "HTTPRoute",
-      route_name: "public",
-    }) >= 1,
-    true,
-  );
-  assert.equal(
-    metric(m, "inbound_http_authz_deny_total", { route_name: "private" }),
-    2,
-  );
-});
 
 Deno.test("inbound policy: the audit default policy allows everything and counts it under authz_name=audit", async () => {
   const app = await startHttpBackend();
@@ -332,162 +215,308 @@ services: []
   }
 });
 
-Deno.test("inbound policy: an update applies to new requests and fails no request in flight", async () => {
-  await using f = await fixture(() =>
-    server("web", { authorizations: [authz("all", { unauthenticated: true })] })
-  );
-  await waitFor(
-    "the first policy",
-    async () => (await request(f.port, "/")).status === 200,
-  );
-  // A slow request in flight while the policy turns to deny-all.
-  let slowDone = false;
-  const slow = request(f.port, "/slow?ms=1500").finally(() => slowDone = true);
-  await new Promise((r) => setTimeout(r, 100));
-  f.ps.set(f.appPort, server("web", { authorizations: [] }));
-  await waitFor(
-    "the update",
-    async () => (await request(f.port, "/")).status === 403,
-  );
-  assert.equal(
-    slowDone,
-    false,
-    "the update landed while the request was in flight",
-  );
-  const s = await slow;
-  assert.equal(s.status, 200, "the in-flight request finishes");
-  assert.match(s.body, /slow/);
-  // A broken stream reconnects; the last policy stays in force meanwhile.
-  f.ps.breakStreams();
-  assert.equal((await request(f.port, "/")).status, 403);
-  await waitFor("the reconnect", () => f.ps.streams > 0);
-  f.ps.set(
-    f.appPort,
-    server("web", {
-      authorizations: [authz("all", { unauthenticated: true })],
-    }),
-  );
-  await waitFor(
-    "the second update",
-    async () => (await request(f.port, "/")).status === 200,
-  );
-});
-
-Deno.test("inbound policy: a rate limit of N req/s under 3N req/s refuses the expected share with 429", async () => {
-  const N = 20;
-  await using f = await fixture(() =>
-    server("web", {
-      authorizations: [authz("all", { unauthenticated: true })],
-      rateLimit: rateLimit("rl", { total: N }),
-    })
-  );
-  await waitFor("the first policy", async () => {
-    const m = await f.metrics();
-    const r = await request(f.port, "/");
-    return r.status === 200 &&
-      metric(m, "inbound_http_authz_allow_total", { authz_name: "all" }) >= 0;
-  });
-  // Let the bucket refill after the probe.
-  await new Promise((r) => setTimeout(r, 1100));
-  const total = 3 * N * 3; // 3 s at 3N req/s
-  const start = performance.now();
-  const statuses: number[] = [];
-  const pending: Promise<void>[] = [];
-  for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / (3 * N);
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    pending.push(
-      request(f.port, "/").then((r) => void statuses.push(r.status)),
+function suite(impl: Impl): void {
+  Deno.test(`inbound policy (${impl}): a Server with a MeshTLSAuthentication admits one identity and denies another (403, counted)`, async () => {
+    await using f = await fixture((_port) =>
+      server("web", {
+        authorizations: [authz("alice-only", { identities: [ALICE] })],
+      }), impl);
+    assert.deepEqual(f.ps.requests, [
+      `{"ns":"test", "pod":"server-0"} ${f.appPort}`,
+    ]);
+    await waitFor(
+      "the first policy",
+      async () =>
+        (await request(f.port, "/headers", { leaf: f.bob, pki: f.pki }))
+          .status === 403,
     );
-  }
-  await Promise.all(pending);
-  const elapsedS = (performance.now() - start) / 1000;
-  const limited = statuses.filter((s) => s === 429).length;
-  assert.equal(statuses.filter((s) => s !== 429 && s !== 200).length, 0);
-  // GCRA with a burst of N: N at once, then N per second.
-  const allowed = Math.min(total, N + N * elapsedS);
-  const expected = 1 - allowed / total;
-  const share = limited / total;
-  console.log(
-    `rate limit ${N}/s, ${total} requests in ${
-      elapsedS.toFixed(2)
-    } s: 429 share ${share.toFixed(3)}, expected ${expected.toFixed(3)}`,
-  );
-  assert.ok(
-    Math.abs(share - expected) <= 0.1,
-    `429 share ${share} vs ${expected}`,
-  );
-  const m = await f.metrics();
-  assert.equal(
-    metric(m, "inbound_http_local_ratelimit_total", {
-      ratelimit_kind: "HTTPLocalRateLimitPolicy",
-      ratelimit_name: "rl",
-      ratelimit_scope: "total",
-    }),
-    limited,
-  );
-  const one = await request(f.port, "/");
-  if (one.status === 429) {
-    assert.equal(
-      one.headers["l5d-proxy-error"],
-      `total rate limit exceeded: ${N}rps`,
-    );
-  }
-});
-
-Deno.test("inbound policy: an opaque Server closes unauthorized connections and forwards authorized ones, counted per connection", async () => {
-  await using f = await fixture(() =>
-    server("db", {
-      protocol: "opaque",
-      authorizations: [
-        authz("two", { unauthenticated: true }, networks("127.0.0.2/32")),
-      ],
-    })
-  );
-  const exchange = (from: string) =>
-    new Promise<string>((resolve) => {
-      const s = net.connect({
-        host: "127.0.0.1",
-        port: f.port,
-        localAddress: from,
-      });
-      let got = "";
-      s.on("data", (d) => got += d);
-      s.on("error", () => {});
-      s.on("close", () => resolve(got));
-      s.on("connect", () =>
-        s.end("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    const ok = await request(f.port, "/headers", { leaf: f.alice, pki: f.pki });
+    assert.equal(ok.status, 200, JSON.stringify(ok));
+    assert.equal(JSON.parse(ok.body)["l5d-client-id"], ALICE);
+    const denied = await request(f.port, "/headers", {
+      leaf: f.bob,
+      pki: f.pki,
     });
-  await waitFor(
-    "the opaque policy",
-    async () =>
-      metric(await f.metrics(), "inbound_tcp_authz_deny_total") > 0 ||
-      (await exchange("127.0.0.3")) === "" &&
-        metric(await f.metrics(), "inbound_tcp_authz_deny_total") > 0,
-  );
-  assert.match(
-    await exchange("127.0.0.2"),
-    /^HTTP\/1\.1 200/,
-    "bytes forwarded as they are",
-  );
-  assert.equal(await exchange("127.0.0.3"), "", "closed");
-  const m = await f.metrics();
-  assert.ok(
-    metric(m, "inbound_tcp_authz_allow_total", {
-      srv_name: "db",
-      authz_name: "two",
-    }) >= 1,
-  );
-  assert.ok(
-    metric(m, "inbound_tcp_authz_deny_total", {
-      srv_name: "db",
-      tls: "no_identity",
-    }) >= 2,
-  );
-  assert.equal(
-    metric(m, "inbound_http_authz_allow_total", { srv_name: "db" }),
-    0,
-    "no HTTP detection",
-  );
-});
+    assert.equal(denied.status, 403);
+    assert.equal(
+      denied.headers["l5d-proxy-error"],
+      "unauthorized request on route",
+    );
+    const plain = await request(f.port, "/headers");
+    assert.equal(plain.status, 403, "plaintext from a non-local address");
+    const local = await request(f.port, "/headers", { from: "127.0.0.1" });
+    assert.equal(local.status, 200, "linkerd's localhost authorization");
+    const m = await f.metrics();
+    const srv = {
+      srv_kind: "server",
+      srv_name: "web",
+      srv_port: String(f.appPort),
+    };
+    assert.equal(
+      metric(m, "inbound_http_authz_allow_total", {
+        ...srv,
+        authz_kind: "AuthorizationPolicy",
+        authz_name: "alice-only",
+        tls: "true",
+        client_id: ALICE,
+      }),
+      1,
+    );
+    assert.ok(
+      metric(m, "inbound_http_authz_deny_total", {
+        ...srv,
+        route_kind: "default",
+        client_id: BOB,
+      }) >= 2,
+    );
+    assert.equal(
+      metric(m, "inbound_http_authz_deny_total", {
+        ...srv,
+        tls: "no_identity",
+      }),
+      1,
+    );
+    assert.equal(
+      metric(m, "inbound_http_authz_allow_total", {
+        ...srv,
+        authz_name: "localhost",
+      }),
+      1,
+    );
+  });
+
+  Deno.test(`inbound policy (${impl}): a NetworkAuthentication admits clients by CIDR, with exceptions`, async () => {
+    await using f = await fixture((_port) =>
+      server("net", {
+        authorizations: [
+          authz(
+            "loopback-two",
+            { unauthenticated: true },
+            networks({ net: "127.0.0.0/24", except: ["127.0.0.3/32"] }),
+          ),
+        ],
+      }), impl);
+    await waitFor(
+      "the first policy",
+      async () =>
+        (await request(f.port, "/", { from: "127.0.0.3" })).status === 403,
+    );
+    assert.equal(
+      (await request(f.port, "/", { from: "127.0.0.2" })).status,
+      200,
+    );
+    assert.equal(
+      (await request(f.port, "/", { from: "127.0.1.2" })).status,
+      403,
+    );
+    const m = await f.metrics();
+    assert.equal(
+      metric(m, "inbound_http_authz_allow_total", {
+        authz_name: "loopback-two",
+      }),
+      1,
+    );
+  });
+
+  Deno.test(`inbound policy (${impl}): an inbound HTTPRoute authorizes only /public`, async () => {
+    await using f = await fixture((_port) =>
+      server("web", {
+        authorizations: [],
+        httpRoutes: [
+          httpRoute("public", "/public", [
+            authz("anyone", { unauthenticated: true }),
+          ]),
+          httpRoute("private", "/"),
+        ],
+      }), impl);
+    await waitFor(
+      "the first policy",
+      async () => (await request(f.port, "/public/a")).status === 200,
+    );
+    assert.equal((await request(f.port, "/private")).status, 403);
+    assert.equal((await request(f.port, "/")).status, 403);
+    const m = await f.metrics();
+    assert.equal(
+      metric(m, "inbound_http_authz_allow_total", {
+        route_kind: "HTTPRoute",
+        route_name: "public",
+      }) >= 1,
+      true,
+    );
+    assert.equal(
+      metric(m, "inbound_http_authz_deny_total", { route_name: "private" }),
+      2,
+    );
+  });
+
+  Deno.test(`inbound policy (${impl}): an update applies to new requests and fails no request in flight`, async () => {
+    await using f = await fixture(
+      (_port) =>
+        server("web", {
+          authorizations: [authz("all", { unauthenticated: true })],
+        }),
+      impl,
+    );
+    await waitFor(
+      "the first policy",
+      async () => (await request(f.port, "/")).status === 200,
+    );
+    // A slow request in flight while the policy turns to deny-all.
+    let slowDone = false;
+    const slow = request(f.port, "/slow?ms=1500").finally(() =>
+      slowDone = true
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    f.ps.set(f.appPort, server("web", { authorizations: [] }));
+    await waitFor(
+      "the update",
+      async () => (await request(f.port, "/")).status === 403,
+    );
+    assert.equal(
+      slowDone,
+      false,
+      "the update landed while the request was in flight",
+    );
+    const s = await slow;
+    assert.equal(s.status, 200, "the in-flight request finishes");
+    assert.match(s.body, /slow/);
+    if (impl === "python") return;
+    // A broken stream reconnects; the last policy stays in force meanwhile.
+    f.ps.breakStreams();
+    assert.equal((await request(f.port, "/")).status, 403);
+    await waitFor("the reconnect", () => f.ps.streams > 0);
+    f.ps.set(
+      f.appPort,
+      server("web", {
+        authorizations: [authz("all", { unauthenticated: true })],
+      }),
+    );
+    await waitFor(
+      "the second update",
+      async () => (await request(f.port, "/")).status === 200,
+    );
+  });
+
+  Deno.test(`inbound policy (${impl}): a rate limit of N req/s under 3N req/s refuses the expected share with 429`, async () => {
+    const N = 20;
+    await using f = await fixture(
+      () =>
+        server("web", {
+          authorizations: [authz("all", { unauthenticated: true })],
+          rateLimit: rateLimit("rl", { total: N }),
+        }),
+      impl,
+    );
+    await waitFor("the first policy", async () => {
+      const m = await f.metrics();
+      const r = await request(f.port, "/");
+      return r.status === 200 &&
+        metric(m, "inbound_http_authz_allow_total", { authz_name: "all" }) >= 0;
+    });
+    // Let the bucket refill after the probe.
+    await new Promise((r) => setTimeout(r, 1100));
+    const total = 3 * N * 3; // 3 s at 3N req/s
+    const start = performance.now();
+    const statuses: number[] = [];
+    const pending: Promise<void>[] = [];
+    for (let i = 0; i < total; i++) {
+      const due = start + (i * 1000) / (3 * N);
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      pending.push(
+        request(f.port, "/").then((r) => void statuses.push(r.status)),
+      );
+    }
+    await Promise.all(pending);
+    const elapsedS = (performance.now() - start) / 1000;
+    const limited = statuses.filter((s) => s === 429).length;
+    assert.equal(statuses.filter((s) => s !== 429 && s !== 200).length, 0);
+    // GCRA with a burst of N: N at once, then N per second.
+    const allowed = Math.min(total, N + N * elapsedS);
+    const expected = 1 - allowed / total;
+    const share = limited / total;
+    console.log(
+      `rate limit ${N}/s, ${total} requests in ${
+        elapsedS.toFixed(2)
+      } s: 429 share ${share.toFixed(3)}, expected ${expected.toFixed(3)}`,
+    );
+    assert.ok(
+      Math.abs(share - expected) <= 0.1,
+      `429 share ${share} vs ${expected}`,
+    );
+    const m = await f.metrics();
+    assert.equal(
+      metric(m, "inbound_http_local_ratelimit_total", {
+        ratelimit_kind: "HTTPLocalRateLimitPolicy",
+        ratelimit_name: "rl",
+        ratelimit_scope: "total",
+      }),
+      limited,
+    );
+    const one = await request(f.port, "/");
+    if (one.status === 429) {
+      assert.equal(
+        one.headers["l5d-proxy-error"],
+        `total rate limit exceeded: ${N}rps`,
+      );
+    }
+  });
+
+  Deno.test(`inbound policy (${impl}): an opaque Server closes unauthorized connections and forwards authorized ones, counted per connection`, async () => {
+    await using f = await fixture((_port) =>
+      server("db", {
+        protocol: "opaque",
+        authorizations: [
+          authz("two", { unauthenticated: true }, networks("127.0.0.2/32")),
+        ],
+      }), impl);
+    const exchange = (from: string) =>
+      new Promise<string>((resolve) => {
+        const s = net.connect({
+          host: "127.0.0.1",
+          port: f.port,
+          localAddress: from,
+        });
+        let got = "";
+        s.on("data", (d) => got += d);
+        s.on("error", () => {});
+        s.on("close", () => resolve(got));
+        s.on("connect", () =>
+          s.end("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+      });
+    await waitFor(
+      "the opaque policy",
+      async () =>
+        metric(await f.metrics(), "inbound_tcp_authz_deny_total") > 0 ||
+        (await exchange("127.0.0.3")) === "" &&
+          metric(await f.metrics(), "inbound_tcp_authz_deny_total") > 0,
+    );
+    assert.match(
+      await exchange("127.0.0.2"),
+      /^HTTP\/1\.1 200/,
+      "bytes forwarded as they are",
+    );
+    assert.equal(await exchange("127.0.0.3"), "", "closed");
+    const m = await f.metrics();
+    assert.ok(
+      metric(m, "inbound_tcp_authz_allow_total", {
+        srv_name: "db",
+        authz_name: "two",
+      }) >= 1,
+    );
+    assert.ok(
+      metric(m, "inbound_tcp_authz_deny_total", {
+        srv_name: "db",
+        tls: "no_identity",
+      }) >= 2,
+    );
+    assert.equal(
+      metric(m, "inbound_http_authz_allow_total", { srv_name: "db" }),
+      0,
+      "no HTTP detection",
+    );
+  });
+}
+
+suite("grpc-js");
+suite("python");

@@ -218,3 +218,55 @@ export function rateLimit(
     })),
   };
 }
+
+/**
+ * The same controller on python grpcio, its code generated at start-up
+ * from `proto/inbound.proto` with Debian's grpc_tools
+ * (`support/policy_py.py`): a second, independent reading of the schema.
+ */
+export async function startPythonPolicyServer(): Promise<TestPolicyServer> {
+  const { PYTHON, startPeer } = await import("./proc.ts");
+  const repo = decodeURIComponent(new URL("../../", import.meta.url).pathname);
+  const dir = await Deno.makeTempDir({ prefix: "petrel-policy-py-" });
+  const file = `${dir}/policies.json`;
+  const policies: Record<string, ServerMsg> = {};
+  const write = () => {
+    // Written beside, then renamed: the poller never reads half a file.
+    Deno.writeTextFileSync(`${file}.tmp`, JSON.stringify(policies));
+    Deno.renameSync(`${file}.tmp`, file);
+  };
+  write();
+  const peer = await startPeer(PYTHON, [
+    `${repo}tests/support/policy_py.py`,
+    "--proto",
+    `${repo}proto`,
+    "--out",
+    `${dir}/gen`,
+    "--policies",
+    file,
+  ], { startTimeoutMs: 30_000 });
+  const close = async () => {
+    await peer.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  const watches = () =>
+    peer.stdoutLines().filter((l) => l.startsWith("WATCH "));
+  return {
+    addr: `127.0.0.1:${peer.port}`,
+    get requests() {
+      return watches().map((l) => l.slice("WATCH ".length));
+    },
+    get streams() {
+      return watches().length;
+    },
+    set(port, msg) {
+      policies[String(port)] = msg;
+      write();
+    },
+    breakStreams() {
+      throw new Error("breakStreams: not supported by the python controller");
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
