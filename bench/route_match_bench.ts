@@ -20,7 +20,7 @@ import type {
   HttpRule,
   ServiceRoutes,
 } from "../src/http/route/model.ts";
-import { compileHttpRoutes, findHttpRoute } from "../src/http/route/route.ts";
+import { compileHttpRoutes, findHttpRoute } from "../src/http/route/select.ts";
 import { Balancer, newHttpConcrete } from "../src/outbound/http/concrete.ts";
 import { HttpRouter } from "../src/outbound/http/router.ts";
 import type { OutboundCtx } from "../src/outbound/runtime.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { HttpRequest } from "../http/message.ts";
-import { compileHttpRoutes, findHttpRoute } from "../http/route/route.ts";
+import { compileHttpRoutes, findHttpRoute } from "../http/route/select.ts";
 import type { DestinationProfile, RequestMatch } from "./destination.ts";
 import { REGISTERED_METHODS } from "./http_types.ts";
 import { failureRangesOf, serviceProfileOf } from "./profile.ts";

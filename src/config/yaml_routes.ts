@@ -38,7 +38,7 @@ import {
   DEFAULT_MAX_REQUEST_BYTES,
   REGISTERED_METHODS,
 } from "../http/route/model.ts";
-import { MAX_CONDITIONS } from "../http/route/route.ts";
+import { MAX_CONDITIONS } from "../http/route/select.ts";
 import {
   backoff,
   checkUnique,

@@ -23,7 +23,7 @@ import type {
 import { L5D_PROXY_CONNECTION, L5D_PROXY_ERROR } from "../http/headers.ts";
 import { encodeGrpcMessage, isGrpc } from "../http/respond.ts";
 import { compileGrpcRoutes, findGrpcRoute } from "../http/route/grpc.ts";
-import { compileHttpRoutes, findHttpRoute } from "../http/route/route.ts";
+import { compileHttpRoutes, findHttpRoute } from "../http/route/select.ts";
 import { modifyHeaders } from "../http/route/filter_modify_header.ts";
 import { redirectRequest } from "../http/route/filter_redirect.ts";
 import { shouldInjectFailure } from "../http/route/filter_inject_failure.ts";

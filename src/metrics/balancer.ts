@@ -13,6 +13,41 @@ import {
   type Sample,
 } from "./collected.ts";
 
+/** "host:port" → [name, port] of a default-kind parent or backend ("" port without one). */
+export function nameAndPort(authority: string): [string, string] {
+  const colon = authority.lastIndexOf(":");
+  return colon > 0
+    ? [authority.slice(0, colon), authority.slice(colon + 1)]
+    : [authority, ""];
+}
+
+/**
+ * linkerd's 12 balancer labels of a backend: the default-kind parent
+ * service and backend, both "host:port" (`parent_*`, `backend_*`). A
+ * service's own balancer has `backend` = `parent`.
+ */
+export function backendLabels(
+  parent: string,
+  backend: string = parent,
+): Record<string, string> {
+  const [parentName, parentPort] = nameAndPort(parent);
+  const [backendName, backendPort] = nameAndPort(backend);
+  return {
+    parent_group: "",
+    parent_kind: "default",
+    parent_namespace: "",
+    parent_name: parentName,
+    parent_port: parentPort,
+    parent_section_name: "",
+    backend_group: "",
+    backend_kind: "default",
+    backend_namespace: "",
+    backend_name: backendName,
+    backend_port: backendPort,
+    backend_section_name: "",
+  };
+}
+
 /**
  * Per-balancer metric handle (linkerd `out/http/concrete/balance.rs`
  * `P2cMetrics`, `GaugeBalancerEndpoint`, queue `Gate` metrics). Resolve it

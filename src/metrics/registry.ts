@@ -28,7 +28,7 @@ import {
   HttpFamilies,
   type OrigProtoLabels,
 } from "./http.ts";
-import { RouteMetricFamilies } from "./route.ts";
+import { RouteMetricFamilies } from "./route_retry.ts";
 import {
   type DetectResult,
   TransportFamilies,
@@ -172,7 +172,7 @@ export class ProxyMetrics {
     return this.#balancer.httpBalancer(labels, opts);
   }
 
-  /** The route retry families (`metrics/route.ts`), registered on first use. */
+  /** The route retry families (`metrics/route_retry.ts`), registered on first use. */
   get routes(): RouteMetricFamilies {
     return this.#routes ??= new RouteMetricFamilies(this.registry);
   }

@@ -22,7 +22,7 @@ import {
   type RouteMatch,
   type RouteShape,
   scoreCandidates,
-} from "./route.ts";
+} from "./select.ts";
 
 /** The summary of a matched gRPC request (linkerd `grpc::RouteMatch`). */
 export interface GrpcMatchSummary {

@@ -3,7 +3,7 @@ import type { HttpRequest } from "../message.ts";
 import { compileGrpcRoutes, findGrpcRoute, splitGrpcPath } from "./grpc.ts";
 import { parseHostMatch } from "./match_host.ts";
 import type { GrpcRouteMatch } from "./model.ts";
-import type { RouteShape } from "./route.ts";
+import type { RouteShape } from "./select.ts";
 
 interface G {
   service?: string;

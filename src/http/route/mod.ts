@@ -6,7 +6,7 @@
  * @module
  */
 export * from "./model.ts";
-export * from "./route.ts";
+export * from "./select.ts";
 export * from "./grpc.ts";
 export * from "./match_host.ts";
 export * from "./match_path.ts";

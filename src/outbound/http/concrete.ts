@@ -47,7 +47,7 @@ import type { HttpBalancerMetrics } from "../../metrics/registry.ts";
 import type { Watch } from "../../svc/watch.ts";
 import type { LiveBalancer, OutboundCtx } from "../runtime.ts";
 import type { EndpointTarget, HttpEndpoint } from "./endpoint.ts";
-import { backendLabels } from "../../metrics/route.ts";
+import { backendLabels } from "../../metrics/balancer.ts";
 
 /** The target of a concrete stack (linkerd `Concrete`). */
 export interface ConcreteTarget {

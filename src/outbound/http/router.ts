@@ -29,16 +29,16 @@ import type {
   RouteRef,
   ServiceRoutes,
 } from "../../http/route/model.ts";
+import { backendLabels } from "../../metrics/balancer.ts";
 import {
-  backendLabels,
   routeLabels,
   type RouteMetricFamilies,
-} from "../../metrics/route.ts";
+} from "../../metrics/route_retry.ts";
 import { Watch } from "../../svc/watch.ts";
 import type { OutboundCtx } from "../runtime.ts";
 import { Balancer, type NewConcrete } from "./concrete.ts";
 import { isConnectError } from "./endpoint.ts";
-import { newRouteTable, type ResilienceParams } from "./route.ts";
+import { newRouteTable, type ResilienceParams } from "./route_stack.ts";
 
 /** The target of a router (linkerd policy `Params`): a logical service and its live state. */
 export interface RouterTarget {

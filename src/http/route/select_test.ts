@@ -8,7 +8,7 @@ import {
   findHttpRoute,
   firstSegment,
   type RouteShape,
-} from "./route.ts";
+} from "./select.ts";
 
 /** A compact match: `=/x` exact, `/x` prefix, `~re` regex; `h`/`hr` headers exact/regex; `q`/`qr` query. */
 interface M {

@@ -24,6 +24,7 @@
  */
 import { Counter, type Registry } from "prom-client";
 import type { RetryMetrics } from "../http/retry/retry.ts";
+import { nameAndPort } from "./balancer.ts";
 
 /** linkerd's parent + route label names (`out/metrics.rs`), plus `hostname`. */
 export const ROUTE_LABEL_NAMES = [
@@ -132,41 +133,6 @@ function families(kind: "http" | "grpc", registry: Registry): Families {
       "The total number of attempts on routes with a retry or timeout policy that ended with a timeout or a reset, by error (Petrel).",
       ["error"],
     ),
-  };
-}
-
-/** "host:port" → [name, port] of a default-kind parent or backend ("" port without one). */
-function nameAndPort(authority: string): [string, string] {
-  const colon = authority.lastIndexOf(":");
-  return colon > 0
-    ? [authority.slice(0, colon), authority.slice(colon + 1)]
-    : [authority, ""];
-}
-
-/**
- * linkerd's 12 balancer labels of a backend: the default-kind parent
- * service and backend, both "host:port" (`parent_*`, `backend_*`). A
- * service's own balancer has `backend` = `parent`.
- */
-export function backendLabels(
-  parent: string,
-  backend: string = parent,
-): Record<string, string> {
-  const [parentName, parentPort] = nameAndPort(parent);
-  const [backendName, backendPort] = nameAndPort(backend);
-  return {
-    parent_group: "",
-    parent_kind: "default",
-    parent_namespace: "",
-    parent_name: parentName,
-    parent_port: parentPort,
-    parent_section_name: "",
-    backend_group: "",
-    backend_kind: "default",
-    backend_namespace: "",
-    backend_name: backendName,
-    backend_port: backendPort,
-    backend_section_name: "",
   };
 }
 

@@ -47,7 +47,7 @@ import type {
   ServiceRoutes,
 } from "../../http/route/model.ts";
 import { profileClassifyOf } from "../../http/classify.ts";
-import { compileHttpRoutes, findHttpRoute } from "../../http/route/route.ts";
+import { compileHttpRoutes, findHttpRoute } from "../../http/route/select.ts";
 import type { Clock } from "../../balance/clock.ts";
 import type { TpsBudget } from "../../http/retry/budget.ts";
 import {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Registry } from "prom-client";
 import { parsePromText } from "./_test_util.ts";
-import { routeLabels, RouteMetricFamilies } from "./route.ts";
+import { routeLabels, RouteMetricFamilies } from "./route_retry.ts";
 
 Deno.test("RouteMetricFamilies.route() counts retries per route under linkerd's names, HTTP and gRPC apart", async () => {
   const registry = new Registry();
