@@ -8,8 +8,10 @@
 import type { Registry } from "prom-client";
 import {
   CollectedFamily,
+  LABEL_NAME_REGEXP,
   type Labels,
   type Sample,
+  splitTargetAddr,
   type TlsLabels,
   tlsLabels,
 } from "./collected.ts";
@@ -28,6 +30,20 @@ export interface TransportLabels {
    *   {{ noTlsReason: "not_provided_by_service_discovery" }} for "dst"
    */
   tls?: TlsLabels | undefined;
+  /** The logical authority of a client-side (`peer="dst"`) outbound connection. */
+  authority?: string | undefined;
+  /** Discovery metric labels of the endpoint, rendered as `dst_<name>`. */
+  dstLabels?: Readonly<Record<string, string>> | undefined;
+  /** Labels appended as given, e.g. the inbound server's `srv_*`. */
+  extra?: Readonly<Record<string, string>> | undefined;
+}
+
+/** What {@linkcode TransportMetrics.track} reads from a socket. */
+export interface TrackedSocket {
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+  once(event: "close", fn: () => void): unknown;
+  on(event: "error", fn: (err: Error & { code?: string }) => void): unknown;
 }
 
 /** Per-connection-target transport handle (linkerd `transport-metrics` `Sensor`). */
@@ -40,6 +56,13 @@ export interface TransportMetrics {
   read(n: number): void;
   /** `n` bytes were written to the peer (`tcp_write_bytes_total`). */
   write(n: number): void;
+  /**
+   * A connection was opened on `socket`: counts it, and until it closes
+   * adds its live `bytesRead`/`bytesWritten` at each scrape, so the byte
+   * counters move as bytes flow at no per-read cost (linkerd's sensor
+   * counts each read and write); at close, its errno.
+   */
+  track(socket: TrackedSocket): void;
 }
 
 /** Detection outcome label values (linkerd `detect` results). */
@@ -58,9 +81,25 @@ class TransportSeries implements TransportMetrics {
   #errnoCloses: Map<string, number> | undefined;
   #readBytes = 0;
   #writeBytes = 0;
+  /** Open tracked sockets, whose bytes are read at scrape time. */
+  #live: Set<TrackedSocket> | undefined;
 
   constructor(labels: Labels) {
     this.labels = labels;
+  }
+
+  track(socket: TrackedSocket): void {
+    this.#opens++;
+    const live = this.#live ??= new Set();
+    live.add(socket);
+    let errno = "";
+    socket.on("error", (e) => errno ||= e.code ?? "");
+    socket.once("close", () => {
+      live.delete(socket);
+      this.#readBytes += socket.bytesRead;
+      this.#writeBytes += socket.bytesWritten;
+      this.close(errno);
+    });
   }
 
   open(): void {
@@ -117,11 +156,15 @@ class TransportSeries implements TransportMetrics {
   }
 
   collectRead(out: Sample[]): void {
-    out.push({ labels: this.labels, value: this.#readBytes });
+    let n = this.#readBytes;
+    if (this.#live) { for (const s of this.#live) n += s.bytesRead; }
+    out.push({ labels: this.labels, value: n });
   }
 
   collectWrite(out: Sample[]): void {
-    out.push({ labels: this.labels, value: this.#writeBytes });
+    let n = this.#writeBytes;
+    if (this.#live) { for (const s of this.#live) n += s.bytesWritten; }
+    out.push({ labels: this.labels, value: n });
   }
 }
 
@@ -177,11 +220,13 @@ export class TransportFamilies {
    * (linkerd `transport-metrics` `Registry::metrics(labels)`).
    */
   transport(labels: TransportLabels): TransportMetrics {
-    const l: Labels = {
-      direction: labels.direction,
-      peer: labels.peer,
-      target_addr: labels.targetAddr,
-    };
+    // linkerd's order: direction, peer, [authority], target_*, tls, dst_*/srv_*.
+    const { ip, port } = splitTargetAddr(labels.targetAddr);
+    const l: Labels = { direction: labels.direction, peer: labels.peer };
+    if (labels.authority !== undefined) l.authority = labels.authority;
+    l.target_addr = labels.targetAddr;
+    l.target_ip = ip;
+    l.target_port = port;
     tlsLabels(
       labels.tls ??
         {
@@ -191,6 +236,12 @@ export class TransportFamilies {
         },
       l,
     );
+    if (labels.dstLabels) {
+      for (const [k, v] of Object.entries(labels.dstLabels)) {
+        l[`dst_${k.replace(LABEL_NAME_REGEXP, "_")}`] = v;
+      }
+    }
+    if (labels.extra) Object.assign(l, labels.extra);
     const key = JSON.stringify(l);
     let series = this.#transports.get(key);
     if (series === undefined) {

@@ -79,6 +79,8 @@ export interface ListenerTransportMetrics {
   close(errno?: string): void;
   read(n: number): void;
   write(n: number): void;
+  /** Counts `socket` open, its bytes live, its close (metrics/transport.ts). */
+  track?(socket: net.Socket): void;
 }
 
 let origDstWarned = false;
@@ -172,8 +174,9 @@ export async function startOutboundListener(
       "error",
       (e: Error & { code?: string }) => errno ||= e.code ?? "",
     );
-    t?.open();
-    if (t) {
+    if (t?.track) t.track(socket);
+    else t?.open();
+    if (t && !t.track) {
       socket.once("close", () => {
         t.read(socket.bytesRead);
         t.write(socket.bytesWritten);

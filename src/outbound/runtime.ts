@@ -11,7 +11,11 @@ import type {
   HttpBalancerOptions,
   OrigProtoLabels,
 } from "../metrics/registry.ts";
-import type { RouteMetricFamilies } from "../metrics/route_retry.ts";
+import type { RouteMetricFamilies } from "../metrics/route.ts";
+import type {
+  TrackedSocket,
+  TransportLabels,
+} from "../metrics/transport.ts";
 import type { TlsObserver } from "../tls/errors.ts";
 import type { LocalIdentity } from "../tls/identity.ts";
 
@@ -40,6 +44,8 @@ export interface OutboundMetrics {
     dstLabels?: Readonly<Record<string, string>>;
   }): HttpEndpointMetrics;
   httpError(kind: string): void;
+  /** Client-side (`peer="dst"`) transport series of endpoint connections (optional). */
+  transport?(labels: TransportLabels): { track(socket: TrackedSocket): void };
   /** HTTP/1 requests carried over HTTP/2 (`http_orig_proto_requests_total`), per target. */
   origProto?(labels: OrigProtoLabels): { inc(): void };
   /** Route retry/attempt families (optional: test doubles may omit them). */

@@ -138,8 +138,23 @@ class Endpoint implements HttpEndpoint {
         ? {}
         : { dstLabels: target.meta.metricLabels }),
     });
+    this.#transport = ctx.metrics.transport?.({
+      direction: "outbound",
+      peer: "dst",
+      authority: target.logical,
+      targetAddr: target.meta.addr,
+      ...(target.meta.identity === undefined
+        ? {}
+        : { tls: { serverId: target.meta.identity } }),
+      ...(target.meta.metricLabels === undefined
+        ? {}
+        : { dstLabels: target.meta.metricLabels }),
+    });
     this.service = (req) => this.#call(req, undefined);
   }
+
+  /** The endpoint's client-side transport series (`peer="dst"`). */
+  readonly #transport: { track(socket: net.Socket): void } | undefined;
 
   get pending(): number {
     return this.#pending;
@@ -221,7 +236,11 @@ class Endpoint implements HttpEndpoint {
         timeoutMs,
         alpn,
       });
-    return p.catch((err) => {
+    const transport = this.#transport;
+    return p.then((s) => {
+      transport?.track(s);
+      return s;
+    }, (err) => {
       if (typeof err === "object" && err !== null) CONNECT_ERRORS.add(err);
       throw err;
     });
