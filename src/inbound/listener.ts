@@ -36,7 +36,7 @@ import {
 } from "../transport/transport_header.ts";
 import { forwardTcp, listen } from "../transport/opaque.ts";
 import { detect, type Detection } from "../transport/detect.ts";
-import type { OrigDst } from "../transport/orig_dst.ts";
+import { type OrigDst, origDstSupport } from "../transport/orig_dst.ts";
 import type { TransportHeader } from "../transport/transport_header.ts";
 import type { Log } from "../log.ts";
 import type { Watch } from "../svc/watch.ts";
@@ -527,6 +527,12 @@ export async function startInboundListener(
     server,
     opts.listenAddr ?? DEFAULT_INBOUND_LISTEN_ADDR,
   );
+  if (opts.appPort === undefined && !origDstSupport().ok) {
+    log.warn(
+      "inbound: no application port and no original destination (needs --allow-ffi on Linux): only meshed transport-header connections are served",
+      { reason: (origDstSupport() as { reason?: string }).reason ?? "" },
+    );
+  }
   log.info("inbound listener started", {
     addr: `${bound.address}:${bound.port}`,
     app: opts.appPort === undefined
