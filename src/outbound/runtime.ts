@@ -11,7 +11,7 @@ import type {
   HttpBalancerOptions,
   OrigProtoLabels,
 } from "../metrics/registry.ts";
-import type { RouteMetricFamilies } from "../metrics/route.ts";
+import type { RouteMetricFamilies } from "../metrics/route_retry.ts";
 import type {
   TrackedSocket,
   TransportLabels,
