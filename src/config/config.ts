@@ -11,6 +11,7 @@ import type { BackoffSpec } from "../balance/backoff.ts";
 import type { FailureAccrualSpec } from "../balance/breaker.ts";
 import type { StaticEndpoint, StaticService } from "../discovery/static.ts";
 import type { InboundPolicy } from "../inbound/policy.ts";
+import type { OutboundSettings } from "../outbound/runtime.ts";
 import type { TcpSocketConfig } from "../transport/sockopt.ts";
 
 /** One per-port opaque TCP forward: bytes accepted on `listenAddr` go to `target` (linkerd opaque outbound). */
@@ -21,22 +22,27 @@ export interface ForwardConfig {
   readonly target: string;
 }
 
-/** The outbound proxy's settings (linkerd `outbound::Config`). */
-export interface OutboundConfig {
+/** The outbound proxy's settings (linkerd `outbound::Config`): the stack's own fields (`OutboundSettings`), plus the listeners'. */
+export interface OutboundConfig extends
+  Readonly<
+    Pick<
+      OutboundSettings,
+      | "connectTimeoutMs"
+      | "http1PoolIdleTimeoutMs"
+      | "maxIdleConnsPerEndpoint"
+      | "maxInFlight"
+      | "httpQueueCapacity"
+      | "httpFailfastTimeoutMs"
+      | "discoveryIdleTimeoutMs"
+    >
+  > {
   readonly listenAddr: string;
   /** More listeners (`LINKERD2_PROXY_OUTBOUND_LISTEN_ADDRS` after its first, e.g. `[::1]:4140`). */
   readonly extraListenAddrs?: readonly string[];
   /** `LINKERD2_PROXY_INGRESS_MODE`: route by `l5d-dst-override` (else the original destination). */
   readonly ingressMode?: boolean;
-  readonly connectTimeoutMs: number;
   readonly connectBackoff: BackoffSpec;
   readonly detectTimeoutMs: number;
-  readonly http1PoolIdleTimeoutMs: number;
-  readonly maxIdleConnsPerEndpoint: number;
-  readonly maxInFlight: number;
-  readonly httpQueueCapacity: number;
-  readonly httpFailfastTimeoutMs: number;
-  readonly discoveryIdleTimeoutMs: number;
   readonly disableInformationalHeaders: boolean;
   /** Most header fields in an HTTP/1 request head (`PETREL_HTTP1_MAX_HEADERS`; hyper's 100); more get 431. Both listeners. */
   readonly http1MaxHeaders: number;
@@ -214,6 +220,8 @@ export interface Config {
   readonly accessLog?: "apache" | "json";
   /** The YAML file given by `--config` or `PETREL_CONFIG`; absent = the embedded default. */
   readonly configPath?: string;
+  /** The text of `configPath` as parsed at start-up (the watcher skips re-parsing it). */
+  readonly configText?: string;
   /** The YAML file as parsed at start-up (its services feed `ConfigDiscovery`). */
   readonly file: FileConfig;
   /** Larger config files are refused, at start-up and on reload (`PETREL_CONFIG_MAX_BYTES`). */

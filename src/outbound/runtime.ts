@@ -6,34 +6,20 @@
  */
 import type { Log } from "../log.ts";
 import type { Discovery } from "../discovery/resolve.ts";
+import type { BackoffSpec } from "../balance/backoff.ts";
 import type {
   HttpBalancerMetrics,
   HttpBalancerOptions,
-  OrigProtoLabels,
-} from "../metrics/registry.ts";
+} from "../metrics/balancer.ts";
+import type { HttpEndpointMetrics, OrigProtoLabels } from "../metrics/http.ts";
 import type { RouteMetricFamilies } from "../metrics/route_retry.ts";
-import type {
-  TrackedSocket,
-  TransportLabels,
-} from "../metrics/transport.ts";
+import type { TrackedSocket, TransportLabels } from "../metrics/transport.ts";
 import type { TlsObserver } from "../tls/errors.ts";
 import type { LocalIdentity } from "../tls/identity.ts";
 
-/** Per-endpoint HTTP metric handle (linkerd endpoint `request_total`/`response_total`). */
-export interface HttpEndpointMetrics {
-  request(): void;
-  response(
-    status: number,
-    opts: {
-      classification: "success" | "failure";
-      grpcStatus?: number;
-      error?: string;
-      latencyMs: number;
-    },
-  ): void;
-}
+export type { HttpEndpointMetrics };
 
-/** The metric families the outbound stack records into. */
+/** The metric families the outbound stack records into (`ProxyMetrics` or a test double). */
 export interface OutboundMetrics {
   httpEndpoint(labels: {
     direction: string;
@@ -60,14 +46,18 @@ export interface OutboundMetrics {
 /** The data plane's logger: {@linkcode Log} (kept as a name for the listener). */
 export type OutboundLog = Log;
 
-/** Outbound settings (linkerd env §12 names in comments). */
+/**
+ * The outbound stack's own settings (linkerd env §12 names in comments);
+ * `app.ts` maps `Config.outbound` onto them, and `OutboundConfig` takes the
+ * shared fields from here.
+ */
 export interface OutboundSettings {
   /** OUTBOUND_CONNECT_TIMEOUT */
   connectTimeoutMs: number;
   /** OUTBOUND_CONNECT_{KEEPALIVE,USER_TIMEOUT} of endpoint connections. @default {none} */
   connectSocket?: import("../transport/sockopt.ts").TcpSocketConfig;
   /** OUTBOUND_CONNECT_EXP_BACKOFF_{MIN,MAX,JITTER}: reconnect backoff. */
-  connectBackoff?: { minMs: number; maxMs: number; jitter: number };
+  connectBackoff?: BackoffSpec;
   /** OUTBOUND_HTTP1_CONNECTION_POOL_IDLE_TIMEOUT */
   http1PoolIdleTimeoutMs: number;
   /** OUTBOUND_MAX_IDLE_CONNS_PER_ENDPOINT */
