@@ -237,6 +237,9 @@ export async function buildApp(
     const path = config.configPath;
     const watcher = watchConfigFile(path, {
       initial: config.file,
+      ...(config.configText === undefined
+        ? {}
+        : { initialText: config.configText }),
       maxBytes: config.configMaxBytes,
       onConfig: (file: FileConfig) => {
         discovery.update(file);

@@ -245,11 +245,15 @@ export function readConfigFile(
   path: string,
   maxBytes: number = DEFAULT_CONFIG_MAX_BYTES,
 ): FileConfig {
-  let text: string;
+  return parseConfigYaml(readConfigText(path, maxBytes), path);
+}
+
+/** The text of the config file at `path` (errors as `readConfigFile()`). */
+function readConfigText(path: string, maxBytes: number): string {
   try {
     const size = Deno.statSync(path).size;
     if (size > maxBytes) throw configTooLargeError(path, size, maxBytes);
-    text = Deno.readTextFileSync(path);
+    return Deno.readTextFileSync(path);
   } catch (err) {
     if (err instanceof RangeError) throw err;
     throw new TypeError(
@@ -259,7 +263,6 @@ export function readConfigFile(
       { cause: err },
     );
   }
-  return parseConfigYaml(text, path);
 }
 
 /**
@@ -281,9 +284,13 @@ export function parseConfig(
   const configMaxBytes = maxBytesText === undefined
     ? DEFAULT_CONFIG_MAX_BYTES
     : parseUint(maxBytesText, ENV_PETREL_CONFIG_MAX_BYTES);
+  let configText: string | undefined;
   const file = fileConfig ??
     (configPath !== undefined
-      ? readConfigFile(configPath, configMaxBytes)
+      ? parseConfigYaml(
+        configText = readConfigText(configPath, configMaxBytes),
+        configPath,
+      )
       : parseConfigYaml(EMBEDDED_CONFIG, EMBEDDED_CONFIG_SOURCE));
 
   const get = (name: string) => nonEmpty(env[name]);
@@ -391,7 +398,11 @@ export function parseConfig(
     },
     ...(Object.keys(h2KeepAlive).length === 0 ? {} : { h2KeepAlive }),
   };
-  return configPath === undefined ? config : { ...config, configPath };
+  return configPath === undefined ? config : {
+    ...config,
+    configPath,
+    ...(configText === undefined ? {} : { configText }),
+  };
 }
 
 /**

@@ -49,6 +49,13 @@ export interface WatchConfigOptions {
    */
   initial?: FileConfig;
   /**
+   * The file's text that `initial` was parsed from: a first read finding
+   * the same text is not parsed again (a start-up parse Worker would keep
+   * ~20 MB of RSS for the life of the process; issue 19).
+   * @default {undefined}
+   */
+  initialText?: string;
+  /**
    * Larger files are reported with `onError` and not read
    * (`PETREL_CONFIG_MAX_BYTES`).
    * @default {1048576}
@@ -94,6 +101,7 @@ class FileWatcher implements ConfigFileWatcher {
     this.#maxBytes = options.maxBytes ?? DEFAULT_CONFIG_MAX_BYTES;
     if (options.initial !== undefined) {
       this.#lastJson = JSON.stringify(options.initial);
+      this.#lastText = options.initialText;
     }
     try {
       if (options.fsEvents === false) throw new Error("disabled");

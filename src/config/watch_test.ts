@@ -271,3 +271,23 @@ Deno.test("watchConfigFile() keeps the error class and file:line:col message fro
     );
   });
 });
+
+Deno.test("watchConfigFile() trusts initialText: the unchanged file is not parsed again at start", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/petrel.yaml`;
+    await Deno.writeTextFile(path, yamlWith(9008));
+    const events = new Events();
+    // `initial` differs from the file on purpose: a parse of the file would
+    // report 9008, so no event proves the first read was not parsed.
+    await using w = watchConfigFile(path, {
+      ...events.options,
+      initial: parseConfigYaml(yamlWith(9001), path),
+      initialText: yamlWith(9008),
+      debounceMs: 50,
+    });
+    await w.ready;
+    assert.equal(events.pending, 0);
+    await Deno.writeTextFile(path, yamlWith(9002));
+    assert.equal(endpointPort(await events.next()), 9002);
+  });
+});
