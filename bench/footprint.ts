@@ -3,6 +3,7 @@
  * time, next to a bare Deno process measured in the same run.
  *
  *   deno run -A bench/footprint.ts [--conns 1000,10000] [--streams 100]
+ *     [--petrel-flags "--v8-flags=..."]
  *
  * Prints, each as RSS (VmRSS of the process):
  * - a bare Deno process (an empty event loop; and one listening with node:net);
@@ -26,6 +27,8 @@ const arg = (name: string, def: string) => {
 };
 const CONNS = arg("--conns", "1000,10000").split(",").map(Number);
 const STREAMS = Number(arg("--streams", "100"));
+/** Extra `deno run` flags for Petrel, e.g. `--v8-flags=--max-semi-space-size=1`. */
+const PETREL_FLAGS = arg("--petrel-flags", "").split(" ").filter((f) => f);
 
 async function rss(pid: number): Promise<number> {
   const s = await Deno.readTextFile(`/proc/${pid}/status`);
@@ -115,7 +118,14 @@ async function spawnPetrel(yaml: string): Promise<Spawned> {
   const t0 = performance.now();
   const peer = await startPeer(
     Deno.execPath(),
-    ["run", "-A", `${ROOT}main.ts`, "--config", `${dir}/petrel.yaml`],
+    [
+      "run",
+      "-A",
+      ...PETREL_FLAGS,
+      `${ROOT}main.ts`,
+      "--config",
+      `${dir}/petrel.yaml`,
+    ],
     { env: { LINKERD2_PROXY_LOG: "error" }, startTimeoutMs: 30_000 },
   );
   const info = peer.info as { adminPort: number; pid: number };
