@@ -281,6 +281,7 @@ export function clientPolicyOf(
           routes: (grpc?.routes ?? []).map((r, i) =>
             grpcRouteOf(r, authority, i)
           ),
+          parent,
         },
         ...(fa === undefined ? {} : { failureAccrual: fa }),
         opaque: false,
@@ -298,6 +299,7 @@ export function clientPolicyOf(
     routes: {
       kind: "http",
       routes: (http?.routes ?? []).map((r, i) => httpRouteOf(r, authority, i)),
+      parent,
     },
     ...(fa === undefined ? {} : { failureAccrual: fa }),
     opaque: false,

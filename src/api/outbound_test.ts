@@ -67,6 +67,14 @@ Deno.test("clientPolicyOf() maps the controller's default HTTP policy", () => {
     },
     routes: {
       kind: "http",
+      parent: {
+        kind: "resource",
+        group: "core",
+        resourceKind: "Service",
+        name: "web",
+        namespace: "ns",
+        port: 8080,
+      },
       routes: [{
         ref: { kind: "default", name: "http" },
         hosts: [],

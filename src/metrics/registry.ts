@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { RouteRequestFamilies } from "./route_families.ts";
 import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 import {
   BalancerFamilies,
@@ -115,6 +116,7 @@ export class ProxyMetrics {
   readonly #balancer: BalancerFamilies;
   readonly #detect: Counter<"result">;
   #routes: RouteMetricFamilies | undefined;
+  #routeRequests: RouteRequestFamilies | undefined;
 
   constructor(opts: ProxyMetricsOptions = {}) {
     const registry = new Registry();
@@ -170,6 +172,11 @@ export class ProxyMetrics {
     opts: HttpBalancerOptions,
   ): HttpBalancerMetrics {
     return this.#balancer.httpBalancer(labels, opts);
+  }
+
+  /** The route request and backend families (`metrics/route_families.ts`), registered on first use. */
+  get routeRequests(): RouteRequestFamilies {
+    return this.#routeRequests ??= new RouteRequestFamilies(this.registry);
   }
 
   /** The route retry families (`metrics/route_retry.ts`), registered on first use. */

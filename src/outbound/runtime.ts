@@ -14,6 +14,7 @@ import type {
 import type { HttpEndpointMetrics, OrigProtoLabels } from "../metrics/http.ts";
 import type { RouteMetricFamilies } from "../metrics/route_retry.ts";
 import type { TrackedSocket, TransportLabels } from "../metrics/transport.ts";
+import type { RouteRequestFamilies } from "../metrics/route_families.ts";
 import type { TlsObserver } from "../tls/errors.ts";
 import type { LocalIdentity } from "../tls/identity.ts";
 
@@ -34,6 +35,8 @@ export interface OutboundMetrics {
   transport?(labels: TransportLabels): { track(socket: TrackedSocket): void };
   /** HTTP/1 requests carried over HTTP/2 (`http_orig_proto_requests_total`), per target. */
   origProto?(labels: OrigProtoLabels): { inc(): void };
+  /** Route request/backend families (`metrics/route_families.ts`; optional). */
+  readonly routeRequests?: RouteRequestFamilies;
   /** Route retry/attempt families (optional: test doubles may omit them). */
   readonly routes?: RouteMetricFamilies;
   /** Balancer families per backend (optional: test doubles may omit it). */

@@ -323,11 +323,15 @@ export type ServiceRoutes =
     readonly kind: "http";
     readonly routes: readonly HttpRoute[];
     readonly retryBudget?: RetryBudget;
+    /** The policy's parent (metrics' `parent_*`); absent = the default service. */
+    readonly parent?: RouteRef;
   }
   | {
     readonly kind: "grpc";
     readonly routes: readonly GrpcRoute[];
     readonly retryBudget?: RetryBudget;
+    /** The policy's parent (metrics' `parent_*`); absent = the default service. */
+    readonly parent?: RouteRef;
   };
 
 /** linkerd's failure-injector default ratio: always. */

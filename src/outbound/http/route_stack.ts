@@ -15,6 +15,7 @@
  *
  * @module
  */
+import type { RouteRequestMetrics } from "../../metrics/route_families.ts";
 import {
   GrpcRouteInjectedFailureError,
   HttpRouteInjectedFailureError,
@@ -78,6 +79,23 @@ export interface RouteStackParams {
   readonly backend: (b: Backend) => HttpService;
   /** What retries and timeouts share across the routes. @default {none: no budget, no metrics, the real clock} */
   readonly resilience?: ResilienceParams;
+  /**
+   * The route request and backend recorders (`metrics/route_families.ts`),
+   * resolved once per rule and per rule backend. @default {none}
+   */
+  readonly record?: RouteRecorders;
+  /** Set by the route table for the rule being built: its backends' recorder. */
+  readonly recordBackend?: (b: Backend) => RouteRequestMetrics | undefined;
+}
+
+/** Where a route table gets its recorders (linkerd `RouteMetrics`, `RouteBackendMetrics`). */
+export interface RouteRecorders {
+  route(kind: "http" | "grpc", ref: RouteRef): RouteRequestMetrics;
+  backend(
+    kind: "http" | "grpc",
+    ref: RouteRef,
+    backend: Backend,
+  ): RouteRequestMetrics;
 }
 
 /** Shared by the retry and timeout layers of a service's routes. */
@@ -123,7 +141,19 @@ export function newRouteTable(
         hasRouteTimeouts(rule.timeouts)
       ? params.resilience?.metrics?.(kind, ref)
       : undefined;
-    return newRuleService(rule, params, metrics);
+    const record = params.record;
+    if (record === undefined) return newRuleService(rule, params, metrics);
+    const rec = record.route(kind, ref);
+    const svc = newRuleService(rule, {
+      ...params,
+      recordBackend: (b) => record.backend(kind, ref, b),
+    }, metrics);
+    return function recordedRouteService(
+      req: HttpRequest,
+      path: PathSummary,
+    ): Promise<HttpResponse> {
+      return rec.record(req, svc(req, path));
+    };
   };
   if (routes.kind === "http") {
     const table = compileHttpRoutes(routes.routes);
@@ -272,8 +302,14 @@ export function newDistribution<F extends HttpFilter | GrpcFilter>(
   dist: Distribution<F>,
   params: RouteStackParams,
 ): RoutedService {
-  const backend = (rb: RouteBackend<F>): RoutedService =>
-    withFilters(params.backend(rb.backend), rb.filters, params);
+  const backend = (rb: RouteBackend<F>): RoutedService => {
+    const svc = withFilters(params.backend(rb.backend), rb.filters, params);
+    const rec = params.recordBackend?.(rb.backend);
+    if (rec === undefined) return svc;
+    return function recordedBackendService(req, path) {
+      return rec.record(req, svc(req, path));
+    };
+  };
   if (dist.kind === "firstAvailable" && dist.backends.length > 0) {
     // All are cached (linkerd builds each); without readiness the first serves.
     const [first] = dist.backends.map(backend);

@@ -9,6 +9,10 @@
  *
  * @module
  */
+import {
+  routeBackendMetaLabels,
+  routeMetaLabels,
+} from "../../metrics/route_families.ts";
 import type { ServiceState } from "../../discovery/resolve.ts";
 import { parseSocketAddr } from "../../addr/mod.ts";
 import {
@@ -38,7 +42,11 @@ import { Watch } from "../../svc/watch.ts";
 import type { OutboundCtx } from "../runtime.ts";
 import { Balancer, type NewConcrete } from "./concrete.ts";
 import { isConnectError } from "./endpoint.ts";
-import { newRouteTable, type ResilienceParams } from "./route_stack.ts";
+import {
+  newRouteTable,
+  type ResilienceParams,
+  type RouteRecorders,
+} from "./route_stack.ts";
 
 /** The target of a router (linkerd policy `Params`): a logical service and its live state. */
 export interface RouterTarget {
@@ -137,10 +145,12 @@ export class HttpRouter implements Disposable {
       service = entryOf(this.#parentBackend()).direct();
     } else {
       try {
+        const record = this.#recorders(routes);
         service = newRouteTable(routes, {
           random: this.#ctx.random,
           backend,
           resilience: this.#resilience(routes),
+          ...(record === undefined ? {} : { record }),
         });
       } catch (err) {
         const error = new InvalidPolicyError(this.#target.logical, {
@@ -191,6 +201,22 @@ export class HttpRouter implements Disposable {
             families.route(kind, routeLabels(logical, ref)),
         }
         : {}),
+    };
+  }
+
+  /**
+   * The route request/backend recorders, labelled with the policy's parent
+   * metadata (a default `host:port` parent without one).
+   */
+  #recorders(routes: ServiceRoutes): RouteRecorders | undefined {
+    const families = this.#ctx.metrics.routeRequests;
+    if (families === undefined) return undefined;
+    const parent = routes.parent ??
+      { kind: "default", name: this.#target.logical };
+    return {
+      route: (kind, ref) => families.route(kind, routeMetaLabels(parent, ref)),
+      backend: (kind, ref, b) =>
+        families.backend(kind, routeBackendMetaLabels(parent, ref, b.ref)),
     };
   }
 
