@@ -14,7 +14,8 @@ import { startHttpBackend } from "../tests/support/backend.ts";
 import { makePki, meshIdentity } from "../tests/support/certs.ts";
 import { startPetrel } from "../tests/support/petrel.ts";
 import { connectTls } from "../src/tls/client.ts";
-import { loadCredentials, LocalIdentity } from "../src/tls/identity.ts";
+import { loadCredentials } from "../src/tls/credentials.ts";
+import { LocalIdentity } from "../src/tls/identity.ts";
 
 const SERVER = meshIdentity("server", "bench");
 const CLIENT = meshIdentity("client", "bench");

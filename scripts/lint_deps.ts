@@ -17,7 +17,7 @@
  * only; units of one layer do not import each other.
  */
 export const LAYERS: readonly (readonly string[])[] = [
-  ["svc", "errors", "log"], // composition, error kinds, the logger: no I/O
+  ["svc", "errors", "log", "file_watch"], // composition, error kinds, the logger, the file watcher
   ["addr"], // names and socket addresses
   ["transport"], // connect, detect, opaque splice, orig dst, transport header
   ["tls"], // local identity, mTLS client/server, verification

@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { X509Certificate } from "node:crypto";
 import tls from "node:tls";
-import { loadCredentials } from "../src/tls/identity.ts";
+import { loadCredentials } from "../src/tls/credentials.ts";
 import { certificateSans } from "../src/tls/names.ts";
 import { startHttpBackend } from "./support/backend.ts";
 import {

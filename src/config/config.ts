@@ -87,7 +87,7 @@ export type ServiceConfig = StaticService;
 
 /**
  * Where the local TLS identity comes from (linkerd identity env,
- * `LINKERD2_PROXY_IDENTITY_*`; see `src/tls/identity.ts` for the files of
+ * `LINKERD2_PROXY_IDENTITY_*`; see `src/tls/credentials.ts` for the files of
  * the directory). Present = mesh TLS is on.
  */
 export interface IdentityConfig {

@@ -3,10 +3,11 @@
  * linkerd's control-plane watches: a new config is published, in-flight
  * requests are unaffected).
  *
- * Change detection: `Deno.watchFs` on the file's directory (so editors that
- * write a temporary file and rename it over the original, and Kubernetes
- * ConfigMap symlink swaps, are seen) plus a cheap mtime/size/inode poll as a
- * fallback. Events are debounced; `onConfig` only fires when the parsed
+ * Change detection is `src/file_watch.ts` (shared with the local identity):
+ * `Deno.watchFs` on the file's directory (so editors that write a temporary
+ * file and rename it over the original, and Kubernetes ConfigMap symlink
+ * swaps, are seen) plus a cheap mtime/size/inode poll as a fallback.
+ * Events are debounced; `onConfig` only fires when the parsed
  * content differs from the last good config. Once a good config is known, an
  * empty file (a writer caught between truncating and writing) is reported
  * with `onError` rather than applied.
@@ -17,7 +18,8 @@
  *
  * @module
  */
-import { dirname, resolve } from "node:path";
+import { resolve } from "node:path";
+import { FileWatch } from "../file_watch.ts";
 import { DEFAULT_CONFIG_MAX_BYTES, type FileConfig } from "./config.ts";
 import { configTooLargeError } from "./env.ts";
 import { parseConfigYamlOffThread } from "./yaml_worker.ts";
@@ -75,20 +77,11 @@ class FileWatcher implements ConfigFileWatcher {
   readonly #path: string;
   readonly #source: string;
   readonly #options: WatchConfigOptions;
-  readonly #debounceMs: number;
-  readonly #pollMs: number;
   readonly #maxBytes: number;
+  readonly #watch: FileWatch;
   readonly #abort = new AbortController();
   #lastJson: string | undefined;
   #lastText: string | undefined;
-  #lastStamp: string | undefined;
-  #fsWatcher: Deno.FsWatcher | undefined;
-  #fsLoop: Promise<void> = Promise.resolve();
-  #debounceTimer: ReturnType<typeof setTimeout> | undefined;
-  #pollTimer: ReturnType<typeof setTimeout> | undefined;
-  #polling: Promise<void> | undefined;
-  #running: Promise<void> | undefined;
-  #again = false;
   #closed = false;
   readonly ready: Promise<void>;
 
@@ -96,89 +89,24 @@ class FileWatcher implements ConfigFileWatcher {
     this.#source = path;
     this.#path = resolve(path);
     this.#options = options;
-    this.#debounceMs = options.debounceMs ?? 100;
-    this.#pollMs = options.pollMs ?? 1000;
     this.#maxBytes = options.maxBytes ?? DEFAULT_CONFIG_MAX_BYTES;
     if (options.initial !== undefined) {
       this.#lastJson = JSON.stringify(options.initial);
       this.#lastText = options.initialText;
     }
-    try {
-      if (options.fsEvents === false) throw new Error("disabled");
-      this.#fsWatcher = Deno.watchFs(dirname(this.#path), { recursive: false });
-      this.#fsLoop = this.#watchLoop(this.#fsWatcher);
-    } catch {
-      // Disabled, no such directory, or no inotify: the poll still works.
-      this.#fsWatcher = undefined;
-    }
-    this.ready = this.#run();
-    this.#schedulePoll();
-  }
-
-  async #watchLoop(watcher: Deno.FsWatcher): Promise<void> {
-    try {
-      for await (const event of watcher) {
-        // Our own reads show up as "access"; anything else in the directory
-        // (the file, a temp file renamed over it, a symlink swap) may matter.
-        if (event.kind !== "access") this.#debounce();
-      }
-    } catch {
-      // The watcher failed; the poll carries on.
-    }
-  }
-
-  #debounce(): void {
-    if (this.#closed) return;
-    clearTimeout(this.#debounceTimer);
-    this.#debounceTimer = setTimeout(() => {
-      this.#debounceTimer = undefined;
-      this.#run();
-    }, this.#debounceMs);
-  }
-
-  #schedulePoll(): void {
-    if (this.#closed) return;
-    this.#pollTimer = setTimeout(() => {
-      this.#pollTimer = undefined;
-      this.#polling = this.#stamp().then((stamp) => {
-        this.#polling = undefined;
-        if (!this.#closed && stamp !== this.#lastStamp) this.#debounce();
-        this.#schedulePoll();
-      });
-    }, this.#pollMs);
-  }
-
-  async #stamp(): Promise<string> {
-    try {
-      const info = await Deno.stat(this.#path);
-      return `${info.mtime?.getTime()}:${info.size}:${info.ino}`;
-    } catch {
-      return MISSING;
-    }
-  }
-
-  /** Runs one check at a time; a request during a check runs one more after it. */
-  #run(): Promise<void> {
-    if (this.#running) {
-      this.#again = true;
-      return this.#running;
-    }
-    this.#running = (async () => {
-      try {
-        do {
-          this.#again = false;
-          await this.#check();
-        } while (this.#again && !this.#closed);
-      } finally {
-        this.#running = undefined;
-      }
-    })();
-    return this.#running;
+    this.#watch = new FileWatch({
+      files: [this.#path],
+      check: () => this.#check(),
+      debounceMs: options.debounceMs ?? 100,
+      pollMs: options.pollMs ?? 1000,
+      fsEvents: options.fsEvents,
+    });
+    this.#watch.start();
+    this.ready = this.#watch.run().then(() => {});
   }
 
   async #check(): Promise<void> {
     if (this.#closed) return;
-    this.#lastStamp = await this.#stamp();
     let bytes: Uint8Array;
     try {
       const size = (await Deno.stat(this.#path)).size;
@@ -250,20 +178,12 @@ class FileWatcher implements ConfigFileWatcher {
     if (this.#closed) return;
     this.#closed = true;
     this.#abort.abort(new Error("config watcher closed"));
-    clearTimeout(this.#debounceTimer);
-    clearTimeout(this.#pollTimer);
-    try {
-      this.#fsWatcher?.close();
-    } catch {
-      // Already closed.
-    }
+    this.#watch[Symbol.dispose]();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     this[Symbol.dispose]();
-    await this.#fsLoop;
-    await this.#running;
-    await this.#polling;
+    await this.#watch[Symbol.asyncDispose]();
   }
 }
 

@@ -5,7 +5,7 @@
  *
  * The key and CSR are made once, in memory, and reused for every refresh,
  * as linkerd does. Each certificate is written as PEM into the identity
- * directory, where the TLS layer (`src/tls/identity.ts`) picks it up:
+ * directory, where the TLS layer (`src/tls/credentials.ts`) picks it up:
  * `tls.key` (PKCS#8, once), `ca.crt` (the trust anchors, once, when
  * known), then `tls.crt` (the leaf and its intermediates), each replaced
  * atomically by a rename.
@@ -34,7 +34,7 @@ import {
   privateKeyPem,
 } from "./csr.ts";
 
-/** The files written into the identity directory (the names `src/tls/identity.ts` reads). */
+/** The files written into the identity directory (the names `src/tls/credentials.ts` reads). */
 export const CERTIFIED_FILES = Object.freeze({
   cert: "tls.crt",
   key: "tls.key",

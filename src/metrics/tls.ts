@@ -13,7 +13,7 @@
  */
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { TlsFailureReason, TlsObserver } from "../tls/errors.ts";
-import type { Credentials } from "../tls/identity.ts";
+import type { Credentials } from "../tls/credentials.ts";
 
 /** Which side of the handshake this proxy was on. */
 export type TlsDirection = "outbound" | "inbound";

@@ -6,11 +6,8 @@
  */
 import net from "node:net";
 import type { TlsFailureReason, TlsObserver } from "./errors.ts";
-import {
-  type Credentials,
-  loadCredentials,
-  LocalIdentity,
-} from "./identity.ts";
+import { type Credentials, loadCredentials } from "./credentials.ts";
+import { LocalIdentity } from "./identity.ts";
 import { type TlsAccepted, TlsTerminator } from "./server.ts";
 import type { Leaf } from "../../tests/support/certs.ts";
 

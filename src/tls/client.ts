@@ -15,7 +15,8 @@ import tls from "node:tls";
 import { ConnectTimeoutError, EndpointIoError } from "../errors.ts";
 import { connectTcp } from "../transport/connect.ts";
 import { TlsError, type TlsObserver } from "./errors.ts";
-import type { Credentials, LocalIdentity } from "./identity.ts";
+import type { Credentials } from "./credentials.ts";
+import type { LocalIdentity } from "./identity.ts";
 import { verifyPeer } from "./verify.ts";
 
 /** One client context per set of credentials (parsed once, not per connection). */

@@ -5,7 +5,8 @@ import {
   meshIdentity,
   writeIdentityFiles,
 } from "../../tests/support/certs.ts";
-import { loadCredentials, LocalIdentity } from "./identity.ts";
+import { loadCredentials } from "./credentials.ts";
+import { LocalIdentity } from "./identity.ts";
 
 const NAME = meshIdentity("web");
 

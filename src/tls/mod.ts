@@ -21,10 +21,9 @@ export {
   IDENTITY_DIR_FILES,
   type IdentitySource,
   loadCredentials,
-  LocalIdentity,
   splitPemCertificates,
-  type WatchIdentityOptions,
-} from "./identity.ts";
+} from "./credentials.ts";
+export { LocalIdentity, type WatchIdentityOptions } from "./identity.ts";
 export {
   certificateSans,
   describeSans,

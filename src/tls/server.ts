@@ -13,7 +13,8 @@
 import type net from "node:net";
 import tls from "node:tls";
 import { TlsError, type TlsObserver } from "./errors.ts";
-import type { Credentials, LocalIdentity } from "./identity.ts";
+import type { Credentials } from "./credentials.ts";
+import type { LocalIdentity } from "./identity.ts";
 import { type PeerVerdict, verifyPeer } from "./verify.ts";
 
 /** ALPN protocols the server accepts (the inbound detects the protocol from the bytes anyway). */

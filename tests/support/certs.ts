@@ -63,7 +63,7 @@ export interface TestPki extends AsyncDisposable {
   issue(identity: string, opts?: IssueOptions): Promise<Leaf>;
   /**
    * Writes `leaf` into an identity folder (`tls.crt`, `tls.key`, `ca.crt`,
-   * the layout `src/tls/identity.ts` reads), creating it; returns its path.
+   * the layout `src/tls/credentials.ts` reads), creating it; returns its path.
    */
   identityDir(leaf: Leaf, name?: string): Promise<string>;
   /** Removes the folder. */
