@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { InboundHttpMetrics } from "./metrics/inbound.ts";
 import { accessLogOf, type AccessLogWrite } from "./access_log.ts";
 import { startAdmin } from "./admin/server.ts";
 import { DashboardStateBuilder, ErrorRing } from "./admin/state.ts";
@@ -202,6 +203,7 @@ export async function buildApp(
         store,
         origDst: originalDst,
         metrics: new InboundAuthzMetrics(metrics.registry),
+        httpMetrics: new InboundHttpMetrics(metrics),
         // With an identity service, connections wait for the first
         // certificate (linkerd serves once identity is ready).
         ready: cp?.identity !== undefined && identity !== undefined

@@ -189,6 +189,32 @@ Deno.test("mtls: HTTP/1.1 through outbound → mTLS → inbound; the app sees th
       }),
       3,
     );
+    // The server side's direction="inbound" series (viz stat, viz authz).
+    assert.equal(
+      await metric(server.petrel, "request_total", {
+        direction: "inbound",
+        tls: "true",
+        client_id: CLIENT_ID,
+      }),
+      3,
+    );
+    assert.equal(
+      await metric(server.petrel, "response_total", {
+        direction: "inbound",
+        client_id: CLIENT_ID,
+        status_code: "200",
+        classification: "success",
+        srv_port: String(app.port),
+      }),
+      3,
+    );
+    assert.equal(
+      await metric(server.petrel, "response_latency_ms_count", {
+        direction: "inbound",
+        client_id: CLIENT_ID,
+      }),
+      3,
+    );
     assert.equal(
       await metric(server.petrel, "tls_local_identity_info", {
         local_identity: SERVER_ID,

@@ -14,6 +14,8 @@
  *
  * @module
  */
+import { recordExchange } from "../metrics/http_endpoint.ts";
+import type { InboundHttpMetrics } from "../metrics/inbound.ts";
 import type {
   HeaderMap,
   HttpRequest,
@@ -110,6 +112,8 @@ export interface InboundConn extends ConnLabels {
 /** Options of {@linkcode newHttpPolicy}. */
 export interface HttpPolicyOptions {
   metrics?: InboundAuthzMetrics | undefined;
+  /** The `direction="inbound"` endpoint series (metrics/inbound.ts); absent = none. */
+  http?: InboundHttpMetrics | undefined;
   log: Log;
   /** @default {Math.random} */
   random?: () => number;
@@ -145,6 +149,7 @@ export function newHttpPolicy(
     ? conn.tls.clientId
     : undefined;
   const emit = opts.informationalHeaders ?? true;
+  const endpoint = opts.http?.forConnection(conn);
   return function httpPolicyService(req: HttpRequest): Promise<HttpResponse> {
     const p = policy.get();
     const c = compilePolicy(p);
@@ -236,7 +241,12 @@ export function newHttpPolicy(
     const h = req.headers;
     if (h[L5D_PROXY_ERROR] !== undefined) delete h[L5D_PROXY_ERROR];
     if (h[L5D_PROXY_CONNECTION] !== undefined) delete h[L5D_PROXY_CONNECTION];
-    return inner(req);
+    if (endpoint === undefined) return inner(req);
+    return recordExchange(
+      endpoint(p.meta, route.meta, authz.meta),
+      req,
+      inner(req),
+    );
   };
 }
 

@@ -18,6 +18,7 @@
  *
  * @module
  */
+import type { InboundHttpMetrics } from "../metrics/inbound.ts";
 import net from "node:net";
 import type tls from "node:tls";
 import { HttpConnections } from "../http/connections.ts";
@@ -109,6 +110,8 @@ export interface InboundListenerOptions {
   observer?: InboundObserver | undefined;
   /** The authorization counters; absent = not counted. */
   metrics?: InboundAuthzMetrics | undefined;
+  /** The `direction="inbound"` HTTP endpoint series; absent = none. */
+  httpMetrics?: InboundHttpMetrics | undefined;
   /** One access-log line per HTTP request (`LINKERD2_PROXY_ACCESS_LOG`); absent = off. */
   accessLog?: import("../access_log.ts").AccessLog | undefined;
 }
@@ -216,7 +219,12 @@ export async function startInboundListener(
         clientIp: t.clientIp,
       },
       clientId === undefined ? app.anonymous : app.forClient(clientId),
-      { metrics: opts.metrics, log, informationalHeaders: info },
+      {
+        metrics: opts.metrics,
+        http: opts.httpMetrics,
+        log,
+        informationalHeaders: info,
+      },
     );
     serveHttpWith(socket, protocol, initial, t.clientAddr, service);
   };

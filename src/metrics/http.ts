@@ -32,6 +32,8 @@ export interface HttpEndpointLabels {
   tls?: TlsLabels | undefined;
   /** Discovery metric labels, rendered as `dst_<name>` (linkerd `dst_*`). */
   dstLabels?: Readonly<Record<string, string>> | undefined;
+  /** Labels appended as given: the inbound `srv_*`, `route_*`, `authz_*`. */
+  extra?: Readonly<Record<string, string>> | undefined;
 }
 
 /** Labels of {@linkcode ProxyMetrics.origProto}. */
@@ -231,13 +233,12 @@ export class HttpFamilies {
    */
   httpEndpoint(labels: HttpEndpointLabels): HttpEndpointMetrics {
     const { ip, port } = splitTargetAddr(labels.targetAddr);
-    const l: Labels = {
-      direction: labels.direction,
-      authority: labels.authority,
-      target_addr: labels.targetAddr,
-      target_ip: ip,
-      target_port: port,
-    };
+    // linkerd prints `authority` only when the target has one.
+    const l: Labels = { direction: labels.direction };
+    if (labels.authority !== "") l.authority = labels.authority;
+    l.target_addr = labels.targetAddr;
+    l.target_ip = ip;
+    l.target_port = port;
     tlsLabels(
       labels.tls ?? { noTlsReason: "not_provided_by_service_discovery" },
       l,
@@ -247,6 +248,7 @@ export class HttpFamilies {
         l[`dst_${k.replace(LABEL_NAME_REGEXP, "_")}`] = v;
       }
     }
+    if (labels.extra) Object.assign(l, labels.extra);
     const key = JSON.stringify(l);
     let series = this.#endpoints.get(key);
     if (series === undefined) {
