@@ -14,7 +14,8 @@ export interface Loaded {
 /**
  * The index P2C chooses among `items`: −1 for none, 0 for one, otherwise two
  * distinct indices drawn with `random()` and the lower load wins (ties go to
- * the first drawn), as linkerd's `P2cPool::p2c_ready_index`.
+ * the first drawn), as linkerd's `P2cPool::p2c_ready_index`. `nowMs` is
+ * handed to both `load()`s (one clock read for the choice).
  *
  * @example Deterministic with an injected random
  * ```ts
@@ -27,13 +28,14 @@ export interface Loaded {
 export function p2cIndex(
   items: readonly Loaded[],
   random: () => number,
+  nowMs?: number,
 ): number {
   const n = items.length;
   if (n < 2) return n - 1;
   const i = Math.floor(random() * n);
   let j = Math.floor(random() * (n - 1));
   if (j >= i) j++;
-  return items[j]!.load() < items[i]!.load() ? j : i;
+  return items[j]!.load(nowMs) < items[i]!.load(nowMs) ? j : i;
 }
 
 /**
