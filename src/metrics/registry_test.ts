@@ -256,6 +256,8 @@ Deno.test("ProxyMetrics.transport() counts opens, closes and bytes", async () =>
     direction: "outbound",
     peer: "dst",
     target_addr: "10.0.0.7:8080",
+    target_ip: "10.0.0.7",
+    target_port: "8080",
     tls: "true",
     server_id: "web.ns.serviceaccount.identity.linkerd.cluster.local",
   });
