@@ -14,5 +14,6 @@ export * from "./http_route.ts";
 export * from "./grpc_route.ts";
 export * from "./destination.ts";
 export * from "./outbound.ts";
+export * from "./client_policy.ts";
 export * from "./profile.ts";
 export * from "./identity.ts";

@@ -16,7 +16,7 @@ import {
   type Update,
 } from "../api/destination.ts";
 import { formatTcpAddress } from "../api/net.ts";
-import type { ClientPolicy } from "../api/outbound.ts";
+import type { ClientPolicy } from "../api/client_policy.ts";
 import type { ServiceProfile } from "../api/profile.ts";
 import { type ControlChannel, controlPlaneServices } from "../api/proto.ts";
 import type { BackoffSpec } from "../balance/backoff.ts";

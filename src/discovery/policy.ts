@@ -7,12 +7,8 @@
  * @module
  */
 import type * as grpc from "@grpc/grpc-js";
-import {
-  type ClientPolicy,
-  clientPolicyOf,
-  type OutboundPolicy,
-  type TrafficSpec,
-} from "../api/outbound.ts";
+import { type ClientPolicy, clientPolicyOf } from "../api/client_policy.ts";
+import type { OutboundPolicy, TrafficSpec } from "../api/outbound.ts";
 import type { BackoffSpec } from "../balance/backoff.ts";
 import type { Logger } from "../log.ts";
 import { Watch } from "../svc/watch.ts";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { tcpAddressOf } from "./net.ts";
-import { clientPolicyOf, type OutboundPolicy } from "./outbound.ts";
+import { clientPolicyOf } from "./client_policy.ts";
+import type { OutboundPolicy } from "./outbound.ts";
 import { OUTBOUND_POLICIES_SERVICE, rpcMethod } from "./proto.ts";
 
 /** Encodes `policy` as the controller would and decodes it as Petrel does. */
