@@ -28,6 +28,7 @@ import { errorResponse, rescuer } from "../http/respond.ts";
 import type { AccessLog } from "../access_log.ts";
 import { L5D_CLIENT_ID } from "../tls/names.ts";
 import { connectTcp } from "../transport/connect.ts";
+import { stack } from "../svc/stack.ts";
 import type { Log } from "../log.ts";
 
 /** Options of {@linkcode InboundHttp}. */
@@ -81,15 +82,12 @@ export class InboundHttp implements Disposable {
   }
 
   /**
-   * The service for a connection whose client proved `clientId` (or none):
-   * strips `l5d-client-id`, sets it when known, forwards to the application
-   * and rescues errors into responses (linkerd `SetIdentityHeader` +
-   * `ServerRescue`).
+   * The inbound HTTP stack of a connection whose client proved `clientId`
+   * (or none), on one page, innermost first (linkerd
+   * `app/inbound/src/http/server.rs`); the listener puts the per-request
+   * authorization (`authz.ts` `newHttpPolicy`) on top.
    */
   forClient(clientId: string | undefined): HttpService {
-    const h1 = this.#h1;
-    const h2 = this.#h2;
-    const load = this.#load;
     const log = this.#log;
     const rescue = rescuer({
       informationalHeaders: this.#info,
@@ -100,31 +98,15 @@ export class InboundHttp implements Disposable {
         });
       },
     });
-    function inboundService(req: HttpRequest): Promise<HttpResponse> {
-      const headers = req.headers;
-      if (headers[L5D_CLIENT_ID] !== undefined) delete headers[L5D_CLIENT_ID];
-      if (clientId !== undefined) headers[L5D_CLIENT_ID] = clientId;
-      // A meshed peer (client identity, or the peer's orig-proto upgrade) gets the load report.
-      const meshed = clientId !== undefined ||
-        headers[L5D_ORIG_PROTO] !== undefined;
-      // HTTP/1 carried over HTTP/2 by the peer proxy goes back to HTTP/1.
-      const orig = downgradeRequest(req);
-      const client = req.version === "HTTP/2" && !req.ext.upgrade ? h2 : h1;
-      let p: Promise<HttpResponse>;
-      try {
-        p = client.request(req);
-      } catch (err) {
-        p = Promise.reject(err);
-      }
-      p = p.catch((err) => rescue(req, err));
-      if (meshed) p = reportLoad(p, load);
-      return orig === undefined
-        ? p
-        : p.then((rsp) => markDowngradedResponse(rsp, orig));
-    }
+    const service = stack(newAppClient(this.#h1, this.#h2)) // the application: H1 pool or its H2 session
+      .push(newRescue(rescue)) // errors → synthetic responses (http/respond.ts, as outbound)
+      .push(newOrigProtoDowngrade) // HTTP/1 carried over HTTP/2 by the peer goes back to HTTP/1
+      .push(newLoadReport(this.#load, clientId)) // meshed peers get the application's load
+      .push(newSetIdentityHeader(clientId)) // l5d-client-id: removed, then set when verified
+      .into();
     return this.#accessLog === undefined
-      ? inboundService
-      : this.#accessLog.wrap(inboundService, clientId);
+      ? service
+      : this.#accessLog.wrap(service, clientId);
   }
 
   /**
@@ -151,11 +133,76 @@ export class InboundHttp implements Disposable {
   }
 }
 
+/** The application client: HTTP/2 (not an upgrade) over the H2 session, else the HTTP/1 pool. */
+function newAppClient(h1: H1Pool, h2: H2CodecClient): HttpService {
+  return function appService(req: HttpRequest): Promise<HttpResponse> {
+    const client = req.version === "HTTP/2" && !req.ext.upgrade ? h2 : h1;
+    try {
+      return client.request(req);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
+}
+
+/** Turns the errors of `inner` into responses with `rescue` (http/respond.ts `rescuer`). */
+function newRescue(
+  rescue: (req: HttpRequest, err: unknown) => HttpResponse,
+): (inner: HttpService) => HttpService {
+  return (inner) =>
+    function rescueService(req: HttpRequest): Promise<HttpResponse> {
+      return inner(req).catch((err) => rescue(req, err));
+    };
+}
+
 /**
- * Counts a meshed request in flight at the application until its response
- * head, and stamps the load on that response (`l5d-petrel-load`, which the
- * peer's outbound removes; Petrel's own, not linkerd's).
+ * Restores HTTP/1 for a request the peer proxy carried over HTTP/2
+ * (`l5d-orig-proto`) and marks its response so the peer restores the
+ * original framing (linkerd `orig_proto::Downgrade`).
  */
+function newOrigProtoDowngrade(inner: HttpService): HttpService {
+  return function downgradeService(req: HttpRequest): Promise<HttpResponse> {
+    const orig = downgradeRequest(req);
+    const p = inner(req);
+    return orig === undefined
+      ? p
+      : p.then((rsp) => markDowngradedResponse(rsp, orig));
+  };
+}
+
+/**
+ * For a meshed peer (a verified client, or the peer's orig-proto upgrade):
+ * counts the request in flight at the application until its response head
+ * and stamps the load on that response (`l5d-petrel-load`, which the peer's
+ * outbound removes; Petrel's own, not linkerd's).
+ */
+function newLoadReport(
+  load: InboundLoad,
+  clientId: string | undefined,
+): (inner: HttpService) => HttpService {
+  return (inner) =>
+    function loadReportService(req: HttpRequest): Promise<HttpResponse> {
+      const meshed = clientId !== undefined ||
+        req.headers[L5D_ORIG_PROTO] !== undefined;
+      const p = inner(req);
+      return meshed ? reportLoad(p, load) : p;
+    };
+}
+
+/** Removes any incoming `l5d-client-id`, then sets the verified one (linkerd `SetIdentityHeader`). */
+function newSetIdentityHeader(
+  clientId: string | undefined,
+): (inner: HttpService) => HttpService {
+  return (inner) =>
+    function setIdentityService(req: HttpRequest): Promise<HttpResponse> {
+      const headers = req.headers;
+      if (headers[L5D_CLIENT_ID] !== undefined) delete headers[L5D_CLIENT_ID];
+      if (clientId !== undefined) headers[L5D_CLIENT_ID] = clientId;
+      return inner(req);
+    };
+}
+
+/** Counts a request in flight until its response head and stamps the load on it. */
 function reportLoad(
   p: Promise<HttpResponse>,
   load: InboundLoad,
