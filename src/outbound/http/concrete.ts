@@ -48,6 +48,7 @@ import type { Watch } from "../../svc/watch.ts";
 import type { LiveBalancer, OutboundCtx } from "../runtime.ts";
 import type { EndpointTarget, HttpEndpoint } from "./endpoint.ts";
 import { backendLabels } from "../../metrics/balancer.ts";
+import type { NewService } from "../../svc/service.ts";
 
 /** The target of a concrete stack (linkerd `Concrete`). */
 export interface ConcreteTarget {
@@ -128,10 +129,10 @@ class Waiting implements Queued {
 }
 
 /** Builds the endpoint stack of one endpoint (linkerd's endpoint NewService). */
-export type NewEndpoint = (t: EndpointTarget) => HttpEndpoint;
+export type NewEndpoint = NewService<EndpointTarget, HttpEndpoint>;
 
 /** Builds the concrete stack of one backend (linkerd's concrete NewService). */
-export type NewConcrete = (t: ConcreteTarget) => Balancer;
+export type NewConcrete = NewService<ConcreteTarget, Balancer>;
 
 /**
  * The concrete stage: one P2C balancer with its failfast queue per backend

@@ -38,6 +38,7 @@ import {
   routeLabels,
   type RouteMetricFamilies,
 } from "../../metrics/route_retry.ts";
+import type { NewService } from "../../svc/service.ts";
 import { Watch } from "../../svc/watch.ts";
 import type { OutboundCtx } from "../runtime.ts";
 import { Balancer, type NewConcrete } from "./concrete.ts";
@@ -56,7 +57,7 @@ export interface RouterTarget {
 }
 
 /** Builds the router of one logical service (linkerd's policy-router NewService). */
-export type NewRouter = (t: RouterTarget) => HttpRouter;
+export type NewRouter = NewService<RouterTarget, HttpRouter>;
 
 /**
  * The router stage: one policy router per logical target, its backends
