@@ -434,3 +434,85 @@ Deno.test("clientPolicyOf() rejects invalid policies as linkerd does", () => {
     opaque: true,
   });
 });
+
+Deno.test("OutboundPolicy at upstream's nesting: opaque and TLS routes, Queue, BalanceP2c.PeakEwma and EjectionConfig parse; the HTTP routes are still served", () => {
+  const backend = {
+    backend: {
+      metadata: parentMeta,
+      ...balancer(SVC),
+      queue: { capacity: 77, failfast_timeout: dur(3) },
+    },
+  };
+  const opaqueRoute = {
+    metadata: { default: "opaq" },
+    rules: [{
+      backends: { first_available: { backends: [backend] } },
+      filters: [{ forbidden: {} }, { invalid: { message: "bad" } }],
+    }],
+  };
+  const policy = wire({
+    metadata: parentMeta,
+    protocol: {
+      detect: {
+        timeout: dur(10),
+        opaque: { routes: [opaqueRoute] },
+        http1: {
+          routes: [{
+            metadata: { default: "http" },
+            rules: [{ backends: { first_available: { backends: [backend] } } }],
+          }],
+          failure_accrual: {
+            consecutive_failures: {
+              max_failures: 4,
+              backoff: { min_backoff: dur(1), max_backoff: dur(60) },
+            },
+            ejection: { min_ready_endpoints: 2 },
+          },
+        },
+      },
+    },
+  });
+  const detect = policy.protocol?.detect;
+  const opaq = detect?.opaque?.routes[0];
+  assert.equal(opaq?.rules[0]?.filters[0]?.kind, "forbidden");
+  assert.equal(opaq?.rules[0]?.filters[1]?.invalid?.message, "bad");
+  const wireBackend = detect?.http1?.routes[0]?.rules[0]?.backends
+    ?.first_available?.backends[0]?.backend as unknown as Record<
+      string,
+      Record<string, unknown>
+    >;
+  assert.equal(wireBackend.queue?.capacity, 77);
+  assert.deepEqual(
+    (wireBackend.balancer?.peak_ewma as Record<string, unknown>).default_rtt,
+    { seconds: "0", nanos: 30e6 },
+  );
+  const fa = detect?.http1?.failure_accrual as unknown as Record<
+    string,
+    Record<string, unknown>
+  >;
+  assert.equal(fa.ejection?.min_ready_endpoints, 2);
+  const p = clientPolicyOf(policy, SVC);
+  assert.equal(p.opaque, false);
+  assert.equal(p.routes?.kind, "http");
+  assert.equal(p.routes?.routes.length, 1);
+
+  const tls = wire({
+    protocol: {
+      tls: {
+        routes: [{
+          ...opaqueRoute,
+          snis: [{ exact: "a.example.com" }, {
+            suffix: { reverse_labels: ["com", "example"] },
+          }],
+        }],
+      },
+    },
+  });
+  const snis = tls.protocol?.tls?.routes[0]?.snis;
+  assert.equal(snis?.[0]?.exact, "a.example.com");
+  assert.deepEqual(snis?.[1]?.suffix?.reverse_labels, ["com", "example"]);
+  assert.deepEqual(clientPolicyOf(tls, SVC), {
+    parent: { kind: "default", name: SVC },
+    opaque: true,
+  });
+});

@@ -185,14 +185,44 @@ export interface ProxyProtocol {
   readonly kind?: "detect" | "opaque" | "http1" | "http2" | "grpc" | "tls";
   readonly detect?: {
     readonly timeout: Duration | null | undefined;
+    readonly opaque: OpaqueProtocol | null | undefined;
     readonly http1: HttpProtocol | null | undefined;
     readonly http2: HttpProtocol | null | undefined;
   } | null;
   readonly http1?: HttpProtocol | null;
   readonly http2?: HttpProtocol | null;
   readonly grpc?: GrpcProtocol | null;
-  readonly opaque?: unknown;
-  readonly tls?: unknown;
+  readonly opaque?: OpaqueProtocol | null;
+  readonly tls?: OpaqueProtocol | null;
+}
+
+/** A decoded `OpaqueRoute.Filter` / `TlsRoute.Filter` (`opaque_route.*`). */
+export interface OpaqueRouteFilter {
+  readonly kind?: "invalid" | "forbidden";
+  readonly invalid?: { readonly message: string } | null;
+  readonly forbidden?: Record<string, never> | null;
+}
+
+/** A decoded `tls_route.SniMatch`. */
+export interface SniMatch {
+  readonly match?: "exact" | "suffix";
+  readonly exact?: string;
+  readonly suffix?: { readonly reverse_labels: readonly string[] } | null;
+}
+
+/** A decoded `outbound.OpaqueRoute` (`snis` only on a `TlsRoute`). */
+export interface OpaqueRoute {
+  readonly metadata: Metadata | null | undefined;
+  readonly snis?: readonly SniMatch[];
+  readonly rules: readonly {
+    readonly backends: Distribution<OpaqueRouteFilter> | null | undefined;
+    readonly filters: readonly OpaqueRouteFilter[];
+  }[];
+}
+
+/** A decoded `ProxyProtocol.Opaque` / `ProxyProtocol.Tls`. */
+export interface OpaqueProtocol {
+  readonly routes: readonly OpaqueRoute[];
 }
 
 /** A decoded `outbound.OutboundPolicy`. */
