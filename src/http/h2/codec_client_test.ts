@@ -3,7 +3,7 @@ import net from "node:net";
 import { StreamResetError } from "../../errors.ts";
 import { bytesBody, type HttpRequest, readBody } from "../message.ts";
 import { H2CodecClient } from "./codec_client.ts";
-import { waitFor } from "./_codec_test_util.ts";
+import { startServer, waitFor } from "./_codec_test_util.ts";
 import {
   ErrorCode,
   Flag,
@@ -376,6 +376,47 @@ Deno.test("H2CodecClient: 1xx skipped, trailers-only response, abort resets with
     // GOAWAY before the close (hyper's keep-alive timeout).
     await waitFor(() => goawayCode(srv.frames) !== undefined, "GOAWAY");
     assert.equal(goawayCode(srv.frames), ErrorCode.NO_ERROR);
+    c.destroy();
+  }
+});
+
+Deno.test("H2CodecClient and serveH2 with windows larger than the write buffer: 16 MiB each way completes (held-back DATA goes on after the write, no 'drain' needed)", async () => {
+  const MIB = 1024 * 1024;
+  const windows = {
+    initialStreamWindowSize: 4 * MIB,
+    initialConnectionWindowSize: 8 * MIB,
+  };
+  const big = new Uint8Array(16 * MIB).fill(7);
+  await using srv = await startServer(async (r) => {
+    const up = await readBody(r.body);
+    return {
+      status: 200,
+      headers: { "x-up": String(up.bytes.length) },
+      body: bytesBody(big),
+    };
+  }, windows);
+  const c = new H2CodecClient("x", {
+    ...windows,
+    connect: () =>
+      new Promise((resolve) => {
+        const s = net.connect(srv.port, "127.0.0.1");
+        s.once("connect", () => resolve(s));
+      }),
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("stalled")), 20_000);
+  });
+  try {
+    const r = await Promise.race([
+      c.request(req("/big", "POST", bytesBody(big))),
+      deadline,
+    ]);
+    assert.equal(r.headers["x-up"], String(16 * MIB));
+    const down = await Promise.race([readBody(r.body), deadline]);
+    assert.equal(down.bytes.length, 16 * MIB);
+  } finally {
+    clearTimeout(timer);
     c.destroy();
   }
 });

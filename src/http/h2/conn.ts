@@ -318,6 +318,16 @@ export class H2Conn {
     );
     this.#writer = new FrameWriter(socket);
     this.#writer.beforeFlush = () => this.#sendDirty();
+    // DATA held back because this turn's frames filled the buffer goes on
+    // once they are written, unless the socket itself is backed up ('drain'
+    // then resumes it): without this a stream whose window is larger than
+    // the buffer would wait for a 'drain' that never comes.
+    this.#writer.afterFlush = () => {
+      if (
+        this.#blocked.size > 0 &&
+        this.#socket.writableLength <= SOCKET_HIGH_WATER
+      ) this.#unblock();
+    };
     this.closed = new Promise((r) => (this.#resolveClosed = r));
     this.ready = new Promise((r) => (this.#peerSettingsResolve = r));
 

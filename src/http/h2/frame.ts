@@ -256,6 +256,8 @@ const KEEP_BUFFER_MAX = 262144;
 export class FrameWriter {
   /** Called right before each write, to add frames held back during the turn. */
   beforeFlush: (() => void) | null = null;
+  /** Called right after each write (the socket took the bytes). */
+  afterFlush: (() => void) | null = null;
   readonly #sink: ByteSink;
   #buf: Uint8Array;
   #len = 0;
@@ -304,6 +306,7 @@ export class FrameWriter {
     this.#sink.write(out, () => {
       if (buf.length <= KEEP_BUFFER_MAX && free.length < 4) free.push(buf);
     });
+    this.afterFlush?.();
   }
 
   /** Reserves `n` bytes and returns the offset to write them at. */
