@@ -156,3 +156,27 @@ Deno.bench(`route: ${BATCH} requests, route + backend record()`, {
     await routeRec.record(REQ, backendRec.record(REQ, Promise.resolve(RSP)));
   }
 });
+
+// ServiceProfile route families (metrics/profile_route.ts): a profile
+// route's request and attempt recorders, resolved once per route.
+import { ProfileRouteFamilies } from "../src/metrics/profile_route.ts";
+
+const profiles = new ProfileRouteFamilies(new Registry());
+const profileLabels = {
+  direction: "outbound",
+  dst: "web.ns.svc.cluster.local:80",
+  routeLabels: { route: "GET /books/{id}" },
+};
+const profileRec = profiles.route(profileLabels);
+const attemptRec = profiles.actual(profileLabels);
+
+Deno.bench(`route: ${BATCH} requests, profile route + attempt record()`, {
+  group: "route",
+}, async () => {
+  for (let n = 0; n < BATCH; n++) {
+    await profileRec.record(
+      REQ,
+      attemptRec.record(REQ, Promise.resolve({ ...RSP })),
+    );
+  }
+});

@@ -149,13 +149,17 @@ export function serviceProfileOf(
       allowL5dRequestHeaders: false,
       ...(classes === undefined ? {} : { responseClasses: classes }),
     };
+    const labels = route.metrics_labels;
     routes.push({
       ref: {
         kind: "default",
-        name: route.metrics_labels?.route ?? `route-${i}`,
+        name: labels?.route ?? `route-${i}`,
       },
       hosts: [],
       rules: [rule],
+      ...(labels === undefined || Object.keys(labels).length === 0
+        ? {}
+        : { metricsLabels: labels }),
     });
   });
   // linkerd's implicit catch-all route, last.
@@ -176,8 +180,20 @@ export function serviceProfileOf(
       kind: "http",
       routes,
       ...(budget === undefined ? {} : { retryBudget: budget }),
+      profileDst: profileDstOf(p.fully_qualified_name, authority),
     },
   };
+}
+
+/**
+ * The profile's logical address (linkerd `LogicalAddr`): its fully
+ * qualified name with the target's port; the authority when it has no name.
+ */
+export function profileDstOf(fqn: string, authority: string): string {
+  if (fqn === "") return authority;
+  const colon = authority.lastIndexOf(":");
+  const port = colon < 0 ? "" : authority.slice(colon + 1);
+  return /^\d+$/.test(port) ? `${fqn.replace(/\.$/, "")}:${port}` : fqn;
 }
 
 function hasMember(m: RequestMatch | null | undefined): boolean {

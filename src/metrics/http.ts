@@ -78,8 +78,11 @@ class ResponseSeries {
   }
 }
 
-/** The shared state behind every handle for one endpoint label set. */
-class EndpointSeries implements HttpEndpointMetrics {
+/**
+ * The shared state behind every handle for one label set of the request
+ * families (an endpoint's, or a profile route's in `profile_route.ts`).
+ */
+export class EndpointSeries implements HttpEndpointMetrics {
   readonly labels: Labels;
   #requests = 0;
   /** Common case (no stream error), keyed by a number (see `response`). */
@@ -173,6 +176,45 @@ class EndpointSeries implements HttpEndpointMetrics {
   }
 }
 
+/**
+ * Registers `<prefix>request_total`, `<prefix>response_latency_ms` (when
+ * `latencies`) and `<prefix>response_total` over the series `all` gives at
+ * each scrape (linkerd `requests/report.rs` with `with_prefix`).
+ */
+export function registerRequestFamilies(
+  registry: Registry,
+  prefix: string,
+  all: () => Iterable<EndpointSeries>,
+  latencies: boolean,
+): void {
+  new CollectedFamily(
+    `${prefix}request_total`,
+    "Total count of HTTP requests.",
+    "counter",
+    (out) => {
+      for (const e of all()) e.collectRequests(out);
+    },
+  ).register(registry);
+  new CollectedFamily(
+    `${prefix}response_total`,
+    "Total count of HTTP responses.",
+    "counter",
+    (out) => {
+      for (const e of all()) e.collectResponses(out);
+    },
+  ).register(registry);
+  if (!latencies) return;
+  const name = `${prefix}response_latency_ms`;
+  new CollectedFamily(
+    name,
+    "Elapsed times between a request's headers being received and its response stream completing",
+    "histogram",
+    (out) => {
+      for (const e of all()) e.collectLatency(name, out);
+    },
+  ).register(registry);
+}
+
 /** The HTTP families of one proxy, registered on its registry. */
 export class HttpFamilies {
   readonly #endpoints = new Map<string, EndpointSeries>();
@@ -182,32 +224,7 @@ export class HttpFamilies {
   constructor(registry: Registry) {
     const registers = [registry];
     const endpoints = this.#endpoints;
-    new CollectedFamily(
-      "request_total",
-      "Total count of HTTP requests.",
-      "counter",
-      (out) => {
-        for (const e of endpoints.values()) e.collectRequests(out);
-      },
-    ).register(registry);
-    new CollectedFamily(
-      "response_total",
-      "Total count of HTTP responses.",
-      "counter",
-      (out) => {
-        for (const e of endpoints.values()) e.collectResponses(out);
-      },
-    ).register(registry);
-    new CollectedFamily(
-      "response_latency_ms",
-      "Elapsed times between a request's headers being received and its response stream completing",
-      "histogram",
-      (out) => {
-        for (const e of endpoints.values()) {
-          e.collectLatency("response_latency_ms", out);
-        }
-      },
-    ).register(registry);
+    registerRequestFamilies(registry, "", () => endpoints.values(), true);
 
     this.#httpErrors = new Counter({
       name: "outbound_http_errors_total",

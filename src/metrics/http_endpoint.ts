@@ -7,7 +7,7 @@
  * @module
  */
 import { causeOf, ConnectTimeoutError, EndpointIoError } from "../errors.ts";
-import { classifyResponse } from "../http/classify.ts";
+import { classifyError, classifyResponse } from "../http/classify.ts";
 import type { Body, HttpRequest, HttpResponse } from "../http/message.ts";
 import type { HttpEndpointMetrics } from "./registry.ts";
 
@@ -36,8 +36,10 @@ export function countedByEndpoint(kind: string): boolean {
  * Records one exchange into an endpoint handle (linkerd `Requests`
  * service): the request now, the response with its class once the class
  * is known (end of stream for gRPC), its latency at the first body frame.
- * `p` should never reject (the inbound stack rescues before this); a
- * rejection is counted as a failure with the stream error.
+ * A rejection is counted as a failure: a connection error as the 502/504
+ * linkerd's rescue answers it with, any other error with its stream error
+ * and no status (the inbound stack rescues before this, so its `p` never
+ * rejects).
  */
 export function recordExchange(
   m: HttpEndpointMetrics,
@@ -74,6 +76,14 @@ export function recordExchange(
     if (out.body === null) first();
     else out.body = onFirst(out.body, first);
     return out;
+  }, (err) => {
+    const rescued = endpointRescueStatus(err);
+    m.response(rescued, {
+      classification: "failure",
+      ...(rescued === 0 ? { error: classifyError(err).error } : {}),
+      latencyMs: now() - start,
+    });
+    throw err;
   });
 }
 

@@ -17,6 +17,7 @@
  * @module
  */
 import { RouteRequestFamilies } from "./route_families.ts";
+import { ProfileRouteFamilies } from "./profile_route.ts";
 import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 import {
   BalancerFamilies,
@@ -117,6 +118,7 @@ export class ProxyMetrics {
   readonly #detect: Counter<"result">;
   #routes: RouteMetricFamilies | undefined;
   #routeRequests: RouteRequestFamilies | undefined;
+  #profileRoutes: ProfileRouteFamilies | undefined;
 
   constructor(opts: ProxyMetricsOptions = {}) {
     const registry = new Registry();
@@ -177,6 +179,11 @@ export class ProxyMetrics {
   /** The route request and backend families (`metrics/route_families.ts`), registered on first use. */
   get routeRequests(): RouteRequestFamilies {
     return this.#routeRequests ??= new RouteRequestFamilies(this.registry);
+  }
+
+  /** The ServiceProfile route families (`metrics/profile_route.ts`), registered on first use. */
+  get profileRoutes(): ProfileRouteFamilies {
+    return this.#profileRoutes ??= new ProfileRouteFamilies(this.registry);
   }
 
   /** The route retry families (`metrics/route_retry.ts`), registered on first use. */

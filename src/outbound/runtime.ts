@@ -15,6 +15,7 @@ import type { HttpEndpointMetrics, OrigProtoLabels } from "../metrics/http.ts";
 import type { RouteMetricFamilies } from "../metrics/route_retry.ts";
 import type { TrackedSocket, TransportLabels } from "../metrics/transport.ts";
 import type { RouteRequestFamilies } from "../metrics/route_families.ts";
+import type { ProfileRouteFamilies } from "../metrics/profile_route.ts";
 import type { TlsObserver } from "../tls/errors.ts";
 import type { LocalIdentity } from "../tls/identity.ts";
 
@@ -37,6 +38,8 @@ export interface OutboundMetrics {
   origProto?(labels: OrigProtoLabels): { inc(): void };
   /** Route request/backend families (`metrics/route_families.ts`; optional). */
   readonly routeRequests?: RouteRequestFamilies;
+  /** ServiceProfile route families (`metrics/profile_route.ts`; optional). */
+  readonly profileRoutes?: ProfileRouteFamilies;
   /** Route retry/attempt families (optional: test doubles may omit them). */
   readonly routes?: RouteMetricFamilies;
   /** Balancer families per backend (optional: test doubles may omit it). */

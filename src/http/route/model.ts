@@ -291,6 +291,11 @@ export interface HttpRoute {
   /** Empty = every host. */
   readonly hosts: readonly HostMatch[];
   readonly rules: readonly HttpRule[];
+  /**
+   * A ServiceProfile route's `metrics_labels` (the profile route families'
+   * `rt_*`); absent for policy routes and the profile's catch-all.
+   */
+  readonly metricsLabels?: Readonly<Record<string, string>>;
 }
 
 /** linkerd `outbound.GrpcRoute`. */
@@ -325,6 +330,12 @@ export type ServiceRoutes =
     readonly retryBudget?: RetryBudget;
     /** The policy's parent (metrics' `parent_*`); absent = the default service. */
     readonly parent?: RouteRef;
+    /**
+     * Set when the routes come from a ServiceProfile: its logical
+     * `name:port`, the profile route families' `dst` (linkerd records them
+     * only for profile routes).
+     */
+    readonly profileDst?: string;
   }
   | {
     readonly kind: "grpc";

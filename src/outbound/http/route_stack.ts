@@ -16,6 +16,7 @@
  * @module
  */
 import type { RouteRequestMetrics } from "../../metrics/route_families.ts";
+import type { ProfileRouteMetrics } from "../../metrics/profile_route.ts";
 import {
   GrpcRouteInjectedFailureError,
   HttpRouteInjectedFailureError,
@@ -41,6 +42,7 @@ import type {
   HeaderModifier,
   HttpFilter,
   HttpRetry,
+  HttpRoute,
   ResponseClasses,
   RouteBackend,
   RouteRef,
@@ -86,6 +88,8 @@ export interface RouteStackParams {
   readonly record?: RouteRecorders;
   /** Set by the route table for the rule being built: its backends' recorder. */
   readonly recordBackend?: (b: Backend) => RouteRequestMetrics | undefined;
+  /** Set by the route table for a profile route's rule: its per-attempt recorder. */
+  readonly recordAttempt?: ProfileRouteMetrics;
 }
 
 /** Where a route table gets its recorders (linkerd `RouteMetrics`, `RouteBackendMetrics`). */
@@ -96,6 +100,19 @@ export interface RouteRecorders {
     ref: RouteRef,
     backend: Backend,
   ): RouteRequestMetrics;
+  /**
+   * A ServiceProfile route's recorders (`metrics/profile_route.ts`): per
+   * request and per attempt; undefined when the routes are not a profile's.
+   */
+  profile?(route: HttpRoute): ProfileRecorders | undefined;
+}
+
+/** The profile route families' recorders of one route. */
+export interface ProfileRecorders {
+  /** `route_*`, around the retries. */
+  readonly request: ProfileRouteMetrics;
+  /** `route_actual_*`, each attempt. */
+  readonly attempt: ProfileRouteMetrics;
 }
 
 /** Shared by the retry and timeout layers of a service's routes. */
@@ -136,6 +153,7 @@ export function newRouteTable(
   const ruleService = <F extends HttpFilter | GrpcFilter>(
     ref: RouteRef,
     rule: RuleStack<F>,
+    profile?: ProfileRecorders,
   ) => {
     const metrics = (rule.retry !== undefined && rule.retry.maxRetries > 0) ||
         hasRouteTimeouts(rule.timeouts)
@@ -147,7 +165,17 @@ export function newRouteTable(
     const svc = newRuleService(rule, {
       ...params,
       recordBackend: (b) => record.backend(kind, ref, b),
+      ...(profile === undefined ? {} : { recordAttempt: profile.attempt }),
     }, metrics);
+    if (profile !== undefined) {
+      const prof = profile.request;
+      return function recordedProfileRouteService(
+        req: HttpRequest,
+        path: PathSummary,
+      ): Promise<HttpResponse> {
+        return rec.record(req, prof.record(req, svc(req, path)));
+      };
+    }
     return function recordedRouteService(
       req: HttpRequest,
       path: PathSummary,
@@ -157,9 +185,10 @@ export function newRouteTable(
   };
   if (routes.kind === "http") {
     const table = compileHttpRoutes(routes.routes);
-    const services = routes.routes.map((r) =>
-      r.rules.map((rule) => ruleService(r.ref, rule))
-    );
+    const services = routes.routes.map((r) => {
+      const profile = params.record?.profile?.(r);
+      return r.rules.map((rule) => ruleService(r.ref, rule, profile));
+    });
     return function httpRouterService(req) {
       const m = findHttpRoute(table, req);
       if (m === undefined) return Promise.reject(new NoRouteError());
@@ -207,7 +236,13 @@ function newResilientService<F extends HttpFilter | GrpcFilter>(
   metrics?: RetryMetrics,
 ): RoutedService {
   const dist = newDistribution(rule.backends, params);
-  const filtered = withFilters(dist, rule.filters, params);
+  const filters = withFilters(dist, rule.filters, params);
+  const attempt = params.recordAttempt;
+  const filtered: RoutedService = attempt === undefined
+    ? filters
+    : function recordedAttemptService(req, path) {
+      return attempt.record(req, filters(req, path));
+    };
   const r = params.resilience;
   const opts = {
     ...(rule.timeouts ? { timeouts: rule.timeouts } : {}),

@@ -214,10 +214,25 @@ export class HttpRouter implements Disposable {
     if (families === undefined) return undefined;
     const parent = routes.parent ??
       { kind: "default", name: this.#target.logical };
+    const profiles = this.#ctx.metrics.profileRoutes;
+    const dst = routes.kind === "http" ? routes.profileDst : undefined;
     return {
       route: (kind, ref) => families.route(kind, routeMetaLabels(parent, ref)),
       backend: (kind, ref, b) =>
         families.backend(kind, routeBackendMetaLabels(parent, ref, b.ref)),
+      ...(profiles === undefined || dst === undefined ? {} : {
+        profile: (route) => {
+          const labels = {
+            direction: "outbound",
+            dst,
+            routeLabels: route.metricsLabels,
+          };
+          return {
+            request: profiles.route(labels),
+            attempt: profiles.actual(labels),
+          };
+        },
+      }),
     };
   }
 
