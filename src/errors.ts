@@ -258,6 +258,20 @@ export class UnauthorizedError extends ProxyError {
   }
 }
 
+/**
+ * A request's `l5d-require-id` names another identity than the endpoint's
+ * (or the endpoint has none; linkerd `IdentityRequired`): 502.
+ */
+export class IdentityRequiredError extends ProxyError {
+  readonly kind = "identity required";
+  constructor(readonly required: string, readonly found: string | undefined) {
+    super(
+      `required id ${required}; found ${found ?? "none (no TLS identity)"}`,
+    );
+    this.name = "IdentityRequiredError";
+  }
+}
+
 const H2_CODES = [
   "NO_ERROR",
   "PROTOCOL_ERROR",

@@ -146,17 +146,33 @@ export function endpointOf(
   const h2 = wa.protocol_hint?.protocol === "h2" ||
     (wa.protocol_hint?.h2 !== undefined && wa.protocol_hint?.h2 !== null);
   const inboundPort = wa.protocol_hint?.opaque_transport?.inbound_port ?? 0;
-  if (h2 || inboundPort > 0) {
+  const override = authorityOverrideOf(wa.authority_override);
+  if (h2 || inboundPort > 0 || override !== undefined) {
     return {
       meta: {
         ...meta,
         ...(h2 ? { meshed: true } : {}),
         ...(inboundPort > 0 ? { opaqueTransportPort: inboundPort } : {}),
+        ...(override === undefined ? {} : { authorityOverride: override }),
       },
       h2,
     };
   }
   return { meta, h2 };
+}
+
+/**
+ * The `authority_override` as "host:port", or undefined when unset or
+ * without a port (linkerd `to_authority`; the tagged transport then keeps
+ * the endpoint's port and no name).
+ */
+function authorityOverrideOf(
+  o: { readonly authority_override: string } | null | undefined,
+): string | undefined {
+  const a = o?.authority_override?.trim().toLowerCase() ?? "";
+  return /^[a-z0-9.-]+:[0-9]{1,5}$/.test(a) && Number(a.split(":")[1]) <= 65535
+    ? a
+    : undefined;
 }
 
 /** The set's labels overlaid with the address's (linkerd merges them so), or none. */

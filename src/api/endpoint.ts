@@ -29,6 +29,12 @@ export interface EndpointMeta {
    */
   readonly opaqueTransportPort?: number;
   /**
+   * "host:port" a gateway is reached under (linkerd `authority_override`,
+   * multicluster): the request's authority is rewritten to it, and the
+   * transport header carries its name and port.
+   */
+  readonly authorityOverride?: string;
+  /**
    * Discovery's metric labels (the set's `metric_labels` overlaid with the
    * address's, linkerd `pb.rs` `to_addr_meta`), exported as `dst_<name>`.
    */

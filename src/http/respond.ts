@@ -19,6 +19,7 @@ import {
   GrpcRouteInjectedFailureError,
   HttpRouteInjectedFailureError,
   HttpRouteRedirectError,
+  IdentityRequiredError,
   LoadShedError,
   NoRouteError,
   ProxyError,
@@ -92,6 +93,9 @@ export function rescue(err: unknown): Rescue {
     return row(e, 504, GrpcCode.DEADLINE_EXCEEDED, false);
   }
   if ((e = causeOf(err, DispatcherFailedError))) {
+    return row(e, 502, GrpcCode.UNAVAILABLE, true);
+  }
+  if ((e = causeOf(err, IdentityRequiredError))) {
     return row(e, 502, GrpcCode.UNAVAILABLE, true);
   }
   if ((e = causeOf(err, NoRouteError))) {

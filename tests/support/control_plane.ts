@@ -38,6 +38,10 @@ export interface TestEndpoint {
   readonly h2?: boolean;
   /** @default {10000} (the controller's default) */
   readonly weight?: number;
+  /** `protocol_hint.opaque_transport.inbound_port`: the peer proxy's inbound port. */
+  readonly opaqueTransportPort?: number;
+  /** `authority_override.authority_override` (a multicluster gateway). */
+  readonly authorityOverride?: string;
 }
 
 /** The WeightedAddr message of a test endpoint. */
@@ -48,7 +52,19 @@ export function weightedAddr(ep: TestEndpoint): Record<string, unknown> {
     ...(ep.identity === undefined
       ? {}
       : { tls_identity: { dns_like_identity: { name: ep.identity } } }),
-    ...(ep.h2 ? { protocol_hint: { h2: {} } } : {}),
+    ...(ep.h2 || ep.opaqueTransportPort !== undefined
+      ? {
+        protocol_hint: {
+          ...(ep.h2 ? { h2: {} } : {}),
+          ...(ep.opaqueTransportPort === undefined ? {} : {
+            opaque_transport: { inbound_port: ep.opaqueTransportPort },
+          }),
+        },
+      }
+      : {}),
+    ...(ep.authorityOverride === undefined
+      ? {}
+      : { authority_override: { authority_override: ep.authorityOverride } }),
   };
 }
 

@@ -14,7 +14,11 @@ import type {
   EndpointMeta,
   UpstreamProtocol,
 } from "../../discovery/resolve.ts";
-import { ConnectTimeoutError, EndpointIoError } from "../../errors.ts";
+import {
+  ConnectTimeoutError,
+  EndpointIoError,
+  IdentityRequiredError,
+} from "../../errors.ts";
 import { endpointRescueStatus } from "../../metrics/http_endpoint.ts";
 import {
   classifyError,
@@ -36,6 +40,10 @@ import {
 } from "../../http/orig_proto.ts";
 import { connectTls } from "../../tls/client.ts";
 import { connectTcp } from "../../transport/connect.ts";
+import {
+  encodeTransportHeader,
+  TRANSPORT_ALPN,
+} from "../../transport/transport_header.ts";
 import type { HttpEndpointMetrics, OutboundCtx } from "../runtime.ts";
 
 /** The target of an endpoint stack (linkerd `Endpoint`). */
@@ -94,10 +102,18 @@ export function newHttpEndpoint(
   return (target) => new Endpoint(ctx, target);
 }
 
-/** ALPN offered by an endpoint's HTTP/1 and HTTP/2 clients over mTLS. */
-const H1_ALPN: readonly string[] = Object.freeze(["http/1.1"]);
-const H2_ALPN: readonly string[] = Object.freeze(["h2"]);
-const PROBE_ALPN: readonly string[] = Object.freeze(["h2", "http/1.1"]);
+/**
+ * ALPN offered to a meshed endpoint: none on a plain mTLS connection, only
+ * `transport.l5d.io/v1` when the connection carries the transport header
+ * (linkerd `http/concrete.rs` `Param<ConditionalClientTls>`).
+ */
+const NO_ALPN: readonly string[] = Object.freeze([]);
+const TAGGED_ALPN: readonly string[] = Object.freeze([TRANSPORT_ALPN]);
+
+/** The header naming the identity a request's endpoint must have (linkerd `require_id_header.rs`). */
+export const REQUIRE_ID_HEADER = "l5d-require-id";
+/** The header carrying the logical destination to a meshed peer (linkerd `CANONICAL_DST_HEADER`). */
+export const CANONICAL_DST_HEADER = "l5d-dst-canonical";
 
 /** Errors thrown by an endpoint's connect: nothing was sent on them. */
 const CONNECT_ERRORS = new WeakSet<object>();
@@ -184,7 +200,7 @@ class Endpoint implements HttpEndpoint {
    */
   probe(signal: AbortSignal): Promise<void> {
     if (this.#target.meta.identity !== undefined) {
-      return this.#connect(PROBE_ALPN).then((socket) => {
+      return this.#connect(undefined).then((socket) => {
         socket.destroy();
         if (signal.aborted) throw new Error("probe aborted");
       });
@@ -221,20 +237,36 @@ class Endpoint implements HttpEndpoint {
    * included, is a connect error: nothing was sent, the endpoint reconnects
    * with backoff and the request may go elsewhere (linkerd: the TLS client
    * is part of the connect stack).
+   *
+   * An endpoint with an opaque transport port or an authority override is
+   * reached through the tagged transport (linkerd `TaggedTransport`): mTLS
+   * to the peer proxy's inbound port offering only `transport.l5d.io/v1`
+   * and, when the peer took it, the transport header with the target port,
+   * the gateway name and `session` (absent for the readiness probe, which
+   * closes before sending anything), then the HTTP session.
    */
-  #connect(alpn: readonly string[]): Promise<net.Socket> {
-    const { host, port, identity } = this.#target.meta;
+  #connect(session: "http1" | "http2" | undefined): Promise<net.Socket> {
+    const meta = this.#target.meta;
+    const { host, port, identity } = meta;
     const timeoutMs = this.#ctx.settings.connectTimeoutMs;
     const socket = this.#ctx.settings.connectSocket;
+    const tagged = this.#tagged;
     const p = identity === undefined
       ? connectTcp(host, port, { timeoutMs, socket })
-      : connectTls(host, port, {
+      : connectTls(host, tagged ? meta.opaqueTransportPort ?? port : port, {
         socket,
         serverId: identity,
         identity: this.#ctx.tls?.identity,
         observer: this.#ctx.tls?.observer,
         timeoutMs,
-        alpn,
+        alpn: tagged ? TAGGED_ALPN : NO_ALPN,
+      }).then((s) => {
+        if (
+          tagged && session !== undefined && s.alpnProtocol === TRANSPORT_ALPN
+        ) {
+          s.write(encodeTransportHeader(taggedHeader(meta, session)));
+        }
+        return s;
       });
     const transport = this.#transport;
     return p.then((s) => {
@@ -246,8 +278,16 @@ class Endpoint implements HttpEndpoint {
     });
   }
 
-  #connectH1 = () => this.#connect(H1_ALPN);
-  #connectH2 = () => this.#connect(H2_ALPN);
+  /** True when connections carry the transport header (meshed, with a port override or a gateway). */
+  get #tagged(): boolean {
+    const m = this.#target.meta;
+    return m.identity !== undefined &&
+      (m.opaqueTransportPort !== undefined ||
+        m.authorityOverride !== undefined);
+  }
+
+  #connectH1 = () => this.#connect("http1");
+  #connectH2 = () => this.#connect("http2");
 
   #h2Client(): H2CodecClient {
     return this.#h2 ??= new H2CodecClient(this.addr, {
@@ -280,6 +320,15 @@ class Endpoint implements HttpEndpoint {
   }
 
   #request(req: HttpRequest): Promise<HttpResponse> {
+    const { identity, authorityOverride } = this.#target.meta;
+    if (authorityOverride !== undefined) {
+      // linkerd `NewOverrideAuthority` with `host` and `l5d-dst-canonical`.
+      req.authority = authorityOverride;
+      delete req.headers["host"];
+      req.headers[CANONICAL_DST_HEADER] = authorityOverride;
+    } else if (identity !== undefined) {
+      req.headers[CANONICAL_DST_HEADER] = this.#target.logical;
+    }
     if (this.#target.meta.meshed === true && canUpgrade(req)) {
       return this.#upgraded(req);
     }
@@ -302,6 +351,19 @@ class Endpoint implements HttpEndpoint {
     req: HttpRequest,
     hooks: EndpointHooks | undefined,
   ): Promise<HttpResponse> {
+    const required = req.headers[REQUIRE_ID_HEADER];
+    if (required !== undefined) {
+      // Removed in any case; a mismatch fails above the endpoint's metrics
+      // (linkerd `RequireIdentity`, rescued as a 502 by the server).
+      delete req.headers[REQUIRE_ID_HEADER];
+      const want = (Array.isArray(required) ? required[0] : required)?.trim();
+      const found = this.#target.meta.identity;
+      if (want !== undefined && want !== "" && want !== found) {
+        hooks?.firstFrame();
+        hooks?.classified("none");
+        return Promise.reject(new IdentityRequiredError(want, found));
+      }
+    }
     const m = this.#metrics;
     m.request();
     this.#pending++;
@@ -379,6 +441,23 @@ function takePeerLoad(
   if (v === undefined) return;
   delete rsp.headers[PEER_LOAD_HEADER];
   if (typeof v === "string") hooks?.peerLoad?.(v);
+}
+
+/** The transport header of a tagged HTTP connection (linkerd `TaggedTransport::call`). */
+function taggedHeader(
+  meta: EndpointMeta,
+  session: "http1" | "http2",
+): { port: number; name?: string; sessionProtocol: "http1" | "http2" } {
+  const o = meta.authorityOverride;
+  if (o !== undefined) {
+    const i = o.lastIndexOf(":");
+    return {
+      port: Number(o.slice(i + 1)),
+      name: o.slice(0, i),
+      sessionProtocol: session,
+    };
+  }
+  return { port: meta.port, sessionProtocol: session };
 }
 
 /** Wraps `body` to call `fn` once at its first frame, end, error or cancel. */
