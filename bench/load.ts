@@ -15,11 +15,18 @@
  * `taskset` present the proxy under test runs on core 1 and the load
  * generators and backends on core 0.
  *
+ * The mesh hop: client → outbound Petrel → mTLS → inbound Petrel → backend,
+ * HTTP/1 carried as HTTP/2 with `l5d-orig-proto` (`meshed: true`) beside the
+ * plain HTTP/1 hop over mTLS (`meshed: false`), and a haproxy pair doing h2
+ * + mTLS between them (certificates made with openssl at bench time). Both
+ * proxies of a pair run on the proxy core; CPU µs/req is the pair's sum.
+ *
  * `--access-log json|apache` runs Petrel with `LINKERD2_PROXY_ACCESS_LOG`
  * set and its stderr sent to /dev/null (the access log's own cost, without
  * a terminal's).
  */
 import net from "node:net";
+import { makePki, meshIdentity } from "../tests/support/certs.ts";
 import { type Peer, startPeer } from "../tests/support/proc.ts";
 
 const args = Deno.args;
@@ -27,6 +34,10 @@ const seconds = Number(args[args.indexOf("--seconds") + 1] || 5);
 const ROOT = new URL("..", import.meta.url).pathname;
 const accessLogAt = args.indexOf("--access-log");
 const accessLog = accessLogAt >= 0 ? args[accessLogAt + 1] ?? "json" : "";
+// `--only http1,h2c,mesh`: run only those parts.
+const onlyAt = args.indexOf("--only");
+const only = onlyAt >= 0 ? (args[onlyAt + 1] ?? "").split(",") : undefined;
+const want = (part: string) => only === undefined || only.includes(part);
 
 function has(cmd: string): boolean {
   try {
@@ -80,13 +91,25 @@ function freePort(): Promise<number> {
  * haproxy in front of `backendPort`, one thread on the proxy core:
  * `h2` speaks h2c on both sides, else HTTP/1.1 keep-alive.
  */
-async function startHaproxy(
+function startHaproxy(
   backendPort: number,
   h2: boolean,
 ): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
-  const port = await freePort();
-  const dir = await Deno.makeTempDir({ prefix: "petrel-bench-haproxy-" });
   const proto = h2 ? " proto h2" : "";
+  return startHaproxyWith(
+    (port) => `127.0.0.1:${port}${proto}`,
+    `127.0.0.1:${backendPort}${proto}`,
+  );
+}
+
+/** haproxy with `bind` (given its port) and one `server` line's address and options. */
+async function startHaproxyWith(
+  bind: (port: number) => string,
+  server: string,
+  port?: number,
+): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
+  port ??= await freePort();
+  const dir = await Deno.makeTempDir({ prefix: "petrel-bench-haproxy-" });
   await Deno.writeTextFile(
     `${dir}/haproxy.cfg`,
     [
@@ -100,10 +123,10 @@ async function startHaproxy(
       "  timeout server 30s",
       "  http-reuse always",
       "frontend fe",
-      `  bind 127.0.0.1:${port}${proto}`,
+      `  bind ${bind(port)}`,
       "  default_backend be",
       "backend be",
-      `  server s1 127.0.0.1:${backendPort}${proto}`,
+      `  server s1 ${server}`,
       "",
     ].join("\n"),
   );
@@ -247,11 +270,13 @@ async function fixedRate(
 
 async function startPetrel(
   services: string,
+  yaml?: string,
 ): Promise<{ peer: Peer; port: number; pid: number; dir: string }> {
   const dir = await Deno.makeTempDir({ prefix: "petrel-bench-" });
   await Deno.writeTextFile(
     `${dir}/petrel.yaml`,
-    `outbound: { listen: 127.0.0.1:0 }\nadmin: { listen: 127.0.0.1:0 }\nservices:\n${services}`,
+    yaml ??
+      `outbound: { listen: 127.0.0.1:0 }\nadmin: { listen: 127.0.0.1:0 }\nservices:\n${services}`,
   );
   const [cmd0, args0] = pinned(PROXY_CORE, Deno.execPath(), [
     "run",
@@ -290,7 +315,7 @@ const results: Record<string, unknown> = {};
 const fmt = (n: number, d = 0) => Number.isFinite(n) ? n.toFixed(d) : "n/a";
 
 // ---------------------------------------------------------------- HTTP/1.1
-{
+if (want("http1")) {
   const backend = await startPeer(
     ...pinned(0, Deno.execPath(), [
       "run",
@@ -367,7 +392,9 @@ const fmt = (n: number, d = 0) => Number.isFinite(n) ? n.toFixed(d) : "n/a";
 }
 
 // -------------------------------------------------------------------- h2c
-if (has("h2load") && has("nghttpd")) {
+if (!want("h2c")) {
+  // skipped
+} else if (has("h2load") && has("nghttpd")) {
   const docroot = await Deno.makeTempDir();
   await Deno.writeTextFile(`${docroot}/index.html`, "hello from nghttpd\n");
   const port = 20000 + Math.floor(Math.random() * 20000);
@@ -435,6 +462,125 @@ if (has("h2load") && has("nghttpd")) {
   results["h2c"] = {
     skipped: "h2load or nghttpd (nghttp2-server) not installed",
   };
+}
+
+// --------------------------------------------------------------- mesh hop
+if (want("mesh") && has("wrk") && has("openssl")) {
+  const backend = await startPeer(
+    ...pinned(0, Deno.execPath(), [
+      "run",
+      "-A",
+      `${ROOT}bench/_http1_backend.ts`,
+    ]),
+  );
+  const pki = await makePki();
+  const serverId = meshIdentity("server", "bench");
+  const sleaf = await pki.issue(serverId);
+  const cleaf = await pki.issue(meshIdentity("client", "bench"));
+  const inPort = await freePort();
+  const server = await startPetrel(
+    "",
+    `outbound: { listen: 127.0.0.1:0 }
+admin: { listen: 127.0.0.1:0 }
+identity: { dir: ${await pki.identityDir(sleaf)} }
+inbound: { listen: 127.0.0.1:${inPort}, appPort: ${backend.port}, policy: all-authenticated }
+services: []
+`,
+  );
+  const client = await startPetrel(
+    "",
+    `outbound: { listen: 127.0.0.1:0 }
+admin: { listen: 127.0.0.1:0 }
+identity: { dir: ${await pki.identityDir(cleaf)} }
+services:
+  - { name: "mesh.test:80", identity: ${serverId}, meshed: true, endpoints: ["127.0.0.1:${inPort}"] }
+  - { name: "plain.test:80", identity: ${serverId}, endpoints: ["127.0.0.1:${inPort}"] }
+`,
+  );
+  /** wrk through `port` with `host`; req/s and the CPU µs/req of `pids` together. */
+  const measure = async (port: number, host: string, pids: number[]) => {
+    const wrk = () =>
+      exec(...pinned(0, "wrk", [
+        "-t1",
+        "-c32",
+        `-d${seconds}s`,
+        "-H",
+        `Host: ${host}`,
+        `http://127.0.0.1:${port}/`,
+      ]));
+    await exec(...pinned(0, "wrk", [
+      "-t1",
+      "-c32",
+      "-d1s",
+      "-H",
+      `Host: ${host}`,
+      `http://127.0.0.1:${port}/`,
+    ])); // warm-up (and the connections between the pair)
+    const cpu = async () =>
+      (await Promise.all(pids.map(cpuMicros))).reduce((a, b) => a + b, 0);
+    const c0 = await cpu();
+    const out = await wrk();
+    const c1 = await cpu();
+    const reqs = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+    const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? "0";
+    return { rps: parseWrk(out), cpu: (c1 - c0) / reqs, errors };
+  };
+  try {
+    const pids = [client.pid, server.pid];
+    const plain = await measure(client.port, "plain.test", pids);
+    const meshed = await measure(client.port, "mesh.test", pids);
+    const row: Record<string, unknown> = {
+      "plain HTTP/1 hop req/s": fmt(plain.rps),
+      "plain hop CPU µs/req": fmt(plain.cpu, 1),
+      "meshed (h2) hop req/s": fmt(meshed.rps),
+      "meshed hop CPU µs/req": fmt(meshed.cpu, 1),
+      "meshed/plain req/s": fmt(meshed.rps / plain.rps, 2),
+      "non-2xx": `${plain.errors} / ${meshed.errors}`,
+    };
+    if (HAPROXY) {
+      // The pair: haproxy A (plain HTTP/1 in) → mTLS → haproxy B → backend.
+      const pem = async (name: string, leaf: typeof sleaf) => {
+        const f = `${pki.dir}/${name}.pem`;
+        await Deno.writeTextFile(f, leaf.certPem + leaf.keyPem);
+        return f;
+      };
+      const spem = await pem("hap-server", sleaf);
+      const cpem = await pem("hap-client", cleaf);
+      const pair = async (alpn: string) => {
+        const b = await startHaproxyWith(
+          (port) =>
+            `127.0.0.1:${port} ssl crt ${spem} ca-file ${pki.anchorFile} verify required alpn ${alpn}`,
+          `127.0.0.1:${backend.port}`,
+        );
+        const a = await startHaproxyWith(
+          (port) => `127.0.0.1:${port}`,
+          `127.0.0.1:${b.port} ssl crt ${cpem} ca-file ${pki.anchorFile} verify required verifyhost ${serverId} sni str(${serverId}) alpn ${alpn}`,
+        );
+        try {
+          return await measure(a.port, "bench.test", [a.pid, b.pid]);
+        } finally {
+          await a.stop();
+          await b.stop();
+        }
+      };
+      const h1 = await pair("http/1.1");
+      const h2 = await pair("h2");
+      row["haproxy pair HTTP/1 req/s"] = fmt(h1.rps);
+      row["haproxy pair h2 req/s"] = fmt(h2.rps);
+      row["haproxy pair h2 CPU µs/req"] = fmt(h2.cpu, 1);
+      row["haproxy h2/HTTP/1"] = fmt(h2.rps / h1.rps, 2);
+      row["meshed Petrel/haproxy h2"] = fmt(meshed.rps / h2.rps, 2);
+      row["plain Petrel/haproxy HTTP/1"] = fmt(plain.rps / h1.rps, 2);
+    } else row["haproxy"] = "not installed";
+    results["mesh hop"] = row;
+  } finally {
+    await client.peer.stop();
+    await server.peer.stop();
+    await backend.stop();
+    await Deno.remove(client.dir, { recursive: true });
+    await Deno.remove(server.dir, { recursive: true });
+    await pki.close();
+  }
 }
 
 console.log(
