@@ -15,7 +15,12 @@ import { type BackendRequest, startHttpBackend } from "./support/backend.ts";
 import { makePki, meshIdentity } from "./support/certs.ts";
 import { startControlPlane } from "./support/control_plane.ts";
 import { startPythonPeer } from "./support/proc.ts";
-import { httpRequest, startPetrel, waitFor } from "./support/petrel.ts";
+import {
+  freePort,
+  httpRequest,
+  startPetrel,
+  waitFor,
+} from "./support/petrel.ts";
 
 const CLIENT_ID = meshIdentity("client", "front");
 const SERVER_ID = meshIdentity("server", "back");
@@ -206,5 +211,58 @@ services: []
     await cp.close();
     await server.close();
     await app.close();
+  }
+});
+
+Deno.test("outbound opaque forward to a gateway (authority_override): the header names the override's port and host, the bytes follow", async () => {
+  await using pki = await makePki();
+  const leaf = await pki.issue(SERVER_ID);
+  const peer = await startPythonPeer("tagged_peer.py", [
+    "--cert",
+    leaf.certFile,
+    "--key",
+    leaf.keyFile,
+    "--ca",
+    pki.anchorFile,
+  ]);
+  const cp = await startControlPlane();
+  cp.setEndpoints("gw.test:7000", [{
+    addr: `127.0.0.1:${peer.port}`,
+    identity: SERVER_ID,
+    authorityOverride: "db.remote.test:5432",
+  }]);
+  const cdir = await pki.identityDir(await pki.issue(CLIENT_ID));
+  const forwardPort = freePort();
+  const petrel = await startPetrel(
+    `outbound:
+  listen: 127.0.0.1:0
+  forwards: [{ listen: 127.0.0.1:${forwardPort}, target: gw.test:7000 }]
+admin: { listen: 127.0.0.1:0 }
+identity: { dir: ${cdir} }
+services: []
+`,
+    {
+      LINKERD2_PROXY_DESTINATION_SVC_ADDR: cp.addr,
+      LINKERD2_PROXY_DESTINATION_PROFILE_SUFFIXES: "test.",
+    },
+  );
+  try {
+    // The opaque bytes happen to be an HTTP/1 request the peer answers.
+    const r = await httpRequest(forwardPort, "opaque.test", "/raw");
+    assert.equal(r.status, 200, r.body);
+    const seen = JSON.parse(r.body) as Seen;
+    assert.equal(seen.alpn, "transport.l5d.io/v1");
+    assert.deepEqual(seen.header, {
+      port: 5432,
+      name: "db.remote.test",
+      session_protocol: null,
+    });
+    // Opaque: the bytes are untouched (no authority rewrite).
+    assert.equal(seen.authority, "opaque.test");
+    assert.equal(seen.path, "/raw");
+  } finally {
+    await petrel.close();
+    await cp.close();
+    await peer.stop();
   }
 });

@@ -37,7 +37,11 @@ export function newOpaqueDialer(ctx: OutboundCtx): OpaqueDialer {
       return connectTcp(host, port, { timeoutMs, socket: connectSocket });
     }
     const ep = endpoints[Math.floor(ctx.random() * endpoints.length)]!;
-    if (ep.identity === undefined || !(ep.meshed || ep.opaqueTransportPort)) {
+    const gateway = ep.authorityOverride;
+    if (
+      ep.identity === undefined ||
+      !(ep.meshed || ep.opaqueTransportPort || gateway !== undefined)
+    ) {
       return connectTcp(ep.host, ep.port, { timeoutMs, socket: connectSocket });
     }
     // From the Destination API the endpoint is the app port and the proxy
@@ -57,8 +61,15 @@ export function newOpaqueDialer(ctx: OutboundCtx): OpaqueDialer {
       },
     );
     // A peer that did not take the ALPN gets the plain bytes (linkerd).
+    // A gateway (authority_override) gets the override's port and name
+    // (linkerd `TaggedTransport`: the endpoint is the gateway's inbound).
     if (socket.alpnProtocol === TRANSPORT_ALPN) {
-      socket.write(encodeTransportHeader({ port: tagged ? ep.port : 0 }));
+      const i = gateway?.lastIndexOf(":") ?? -1;
+      socket.write(encodeTransportHeader(
+        gateway !== undefined && i > 0
+          ? { port: Number(gateway.slice(i + 1)), name: gateway.slice(0, i) }
+          : { port: tagged ? ep.port : 0 },
+      ));
     }
     return socket;
   };

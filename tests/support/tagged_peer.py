@@ -158,6 +158,8 @@ def serve_h1(c, alpn, header):
         body = answer(alpn, header, hs.get("host", ""), path, hs)
         c.sock.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
                        b"content-length: %d\r\n\r\n" % len(body) + body)
+        if hs.get("connection", "").lower() == "close":
+            return
 
 
 def handle(raw, ctx):
