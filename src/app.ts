@@ -11,7 +11,7 @@ import { startAdmin } from "./admin/server.ts";
 import { DashboardStateBuilder, ErrorRing } from "./admin/state.ts";
 import type { Config, FileConfig, H2KeepAliveConfig } from "./config/config.ts";
 import { watchConfigFile } from "./config/watch.ts";
-import { CompositeDiscovery } from "./discovery/mod.ts";
+import { CompositeDiscovery } from "./discovery/composite.ts";
 import type { ControlPlaneDiscovery } from "./discovery/destination.ts";
 import type { IdentityCertifier } from "./identity_client/certify.ts";
 import { originalDst } from "./transport/orig_dst.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseConfigYaml } from "../config/yaml.ts";
-import { CompositeDiscovery } from "./mod.ts";
+import { CompositeDiscovery } from "./composite.ts";
 import { ConfigDiscovery } from "./static.ts";
 
 const YAML = `

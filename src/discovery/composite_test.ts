@@ -3,7 +3,8 @@ import { parseConfigYaml } from "../config/yaml.ts";
 import { causeOf, ResolveError } from "../errors.ts";
 import type { Watch } from "../svc/watch.ts";
 import { FakeDns } from "./_test_util.ts";
-import { CompositeDiscovery, type ServiceState } from "./mod.ts";
+import { CompositeDiscovery } from "./composite.ts";
+import type { ServiceState } from "./resolve.ts";
 
 const CONFIG = parseConfigYaml(
   `
