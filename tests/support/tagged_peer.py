@@ -15,7 +15,9 @@ bytes (not with Petrel's code):
 
 Then it serves HTTP on the same connection: HTTP/2 with python-h2 when the
 bytes that follow are the HTTP/2 preface, else one HTTP/1.1 request per
-exchange. Every response is 200 with a JSON body: {"alpn", "header" (null
+exchange. /proxy-error responses carry l5d-proxy-error and
+l5d-proxy-connection: close, as a peer proxy's error would. Every response is
+200 with a JSON body: {"alpn", "header" (null
 when none), "authority", "path", "headers" (the request's, lower case)}.
 Prints `LISTENING <port>`.
 """
@@ -105,6 +107,14 @@ def answer(alpn, header, authority, path, headers):
                        "path": path, "headers": headers}).encode()
 
 
+def extra_headers(path):
+    """/proxy-error answers like a peer proxy reporting its own error."""
+    if path.startswith("/proxy-error"):
+        return [("l5d-proxy-error", "peer proxy failed"),
+                ("l5d-proxy-connection", "close")]
+    return []
+
+
 def serve_h2(c, alpn, header):
     conn = h2.connection.H2Connection(
         h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
@@ -127,7 +137,8 @@ def serve_h2(c, alpn, header):
                                if not k.startswith(":")})
                 conn.send_headers(ev.stream_id, [
                     (":status", "200"), ("content-type", "application/json"),
-                    ("content-length", str(len(body)))])
+                    ("content-length", str(len(body)))]
+                    + extra_headers(hs.get(":path", "")))
                 conn.send_data(ev.stream_id, body, end_stream=True)
             elif isinstance(ev, h2.events.DataReceived):
                 conn.acknowledge_received_data(
@@ -156,7 +167,9 @@ def serve_h1(c, alpn, header):
         n = int(hs.get("content-length", "0"))
         c.take(n)
         body = answer(alpn, header, hs.get("host", ""), path, hs)
+        extra = "".join("%s: %s\r\n" % kv for kv in extra_headers(path))
         c.sock.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                       + extra.encode() +
                        b"content-length: %d\r\n\r\n" % len(body) + body)
         if hs.get("connection", "").lower() == "close":
             return

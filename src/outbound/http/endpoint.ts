@@ -26,6 +26,7 @@ import {
   type ResponseClass,
 } from "../../http/classify.ts";
 import { H1Pool } from "../../http/h1/pool.ts";
+import { L5D_PROXY_CONNECTION, L5D_PROXY_ERROR } from "../../http/headers.ts";
 import { H2CodecClient } from "../../http/h2/codec_client.ts";
 import type {
   Body,
@@ -372,6 +373,7 @@ class Endpoint implements HttpEndpoint {
       (rsp) => {
         this.#pending--;
         takePeerLoad(rsp, hooks);
+        if (this.#target.meta.identity !== undefined) this.#peerErrors(rsp);
         // response_total/latency once both the class and the first frame are known.
         let cls: ResponseClass | undefined;
         let latencyMs = -1;
@@ -420,6 +422,25 @@ class Endpoint implements HttpEndpoint {
         throw err;
       },
     );
+  }
+
+  /**
+   * A meshed peer proxy's `l5d-proxy-error` (logged) and
+   * `l5d-proxy-connection` never reach the application (linkerd
+   * `HandleProxyErrorHeaders`; a balancer's endpoints do not close the
+   * server connection on them).
+   */
+  #peerErrors(rsp: HttpResponse): void {
+    const h = rsp.headers;
+    const e = h[L5D_PROXY_ERROR];
+    if (e !== undefined) {
+      delete h[L5D_PROXY_ERROR];
+      this.#ctx.log.info("Remote proxy error", {
+        error: String(e),
+        endpoint: this.addr,
+      });
+    }
+    if (h[L5D_PROXY_CONNECTION] !== undefined) delete h[L5D_PROXY_CONNECTION];
   }
 
   [Symbol.dispose](): void {
