@@ -160,6 +160,10 @@ Deno.test("outbound tagged transport: an independent decoder reads the header (p
     });
     assert.equal(bad.status, 502);
     assert.match(bad.headers["l5d-proxy-error"] ?? "", /required id/);
+    assert.match(
+      await petrel.app.metrics.render(),
+      /outbound_http_errors_total\{[^}]*error="identity required"[^}]*\} 1/,
+    );
   } finally {
     await petrel.close();
     await cp.close();
