@@ -16,6 +16,7 @@ import { type BackendRequest, startHttpBackend } from "./support/backend.ts";
 import { makePki, meshIdentity } from "./support/certs.ts";
 import { startControlPlane } from "./support/control_plane.ts";
 import { startPythonPeer } from "./support/proc.ts";
+import { startWsEchoBackend, wsEcho } from "./support/ws.ts";
 import {
   freePort,
   httpRequest,
@@ -278,5 +279,47 @@ services: []
     await petrel.close();
     await cp.close();
     await peer.stop();
+  }
+});
+
+Deno.test("outbound tagged transport: a WebSocket upgrade crosses in an HTTP/1 session to Petrel's inbound and echoes", async () => {
+  await using pki = await makePki();
+  const ws = await startWsEchoBackend();
+  const sdir = await pki.identityDir(await pki.issue(SERVER_ID));
+  const server = await startPetrel(`outbound: { listen: 127.0.0.1:0 }
+admin: { listen: 127.0.0.1:0 }
+identity: { dir: ${sdir} }
+inbound: { listen: 127.0.0.1:0, appPort: 9, policy: all-authenticated }
+services: []
+`);
+  const cp = await startControlPlane();
+  cp.setEndpoints("ws.test:8080", [{
+    addr: `127.0.0.1:${ws.port}`,
+    identity: SERVER_ID,
+    h2: true,
+    opaqueTransportPort: server.app.inbound!.port,
+  }]);
+  const cdir = await pki.identityDir(await pki.issue(CLIENT_ID));
+  const client = await startPetrel(clientYaml(cdir), {
+    LINKERD2_PROXY_DESTINATION_SVC_ADDR: cp.addr,
+    LINKERD2_PROXY_DESTINATION_PROFILE_SUFFIXES: "test.",
+  });
+  try {
+    await waitFor(
+      async () =>
+        (await httpRequest(client.port, "ws.test:8080", "/")).status === 200,
+      "ws.test ready",
+      10_000,
+    );
+    assert.equal(
+      await wsEcho(`127.0.0.1:${client.port}`, "ws.test:8080", "over tagged"),
+      "over tagged",
+    );
+    assert.deepEqual(ws.upgradeHosts, ["ws.test:8080"]);
+  } finally {
+    await client.close();
+    await cp.close();
+    await server.close();
+    await ws.close();
   }
 });
