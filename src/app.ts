@@ -18,16 +18,13 @@ import { originalDst } from "./transport/orig_dst.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { ProxyMetrics } from "./metrics/registry.ts";
 import { TlsMetrics } from "./metrics/tls.ts";
-import {
-  type OutboundListener,
-  startOutboundListener,
-  startTcpForward,
-} from "./outbound/listener.ts";
+import { startOutboundListener, startTcpForward } from "./outbound/listener.ts";
 import type { LiveBalancer, OutboundCtx } from "./outbound/runtime.ts";
 import type { HttpServerExtras } from "./outbound/http/server.ts";
 import { newOpaqueDialer } from "./outbound/opaque.ts";
 import { mkHttpSidecar } from "./outbound/sidecar.ts";
 import { LocalIdentity } from "./tls/identity.ts";
+import type { ProxyListener } from "./transport/listener.ts";
 import { tcpUserTimeoutSupported } from "./transport/sockopt.ts";
 
 /** Options for {@linkcode buildApp}. */
@@ -112,7 +109,7 @@ export async function buildApp(
     tls: { identity, observer: tlsMetrics },
   };
   const sidecar = mkHttpSidecar(ctx, { ingressMode: o.ingressMode ?? false });
-  const listeners: OutboundListener[] = [];
+  const listeners: ProxyListener[] = [];
   const cleanup: (() => void)[] = [
     () => sidecar[Symbol.dispose](),
     () => discovery.dispose(),
@@ -385,7 +382,7 @@ function warnUnsupportedSocketOptions(config: Config, log: Logger): void {
 }
 
 /** Stops accepting, then resolves once the listener has no connections left. */
-async function waitDrained(l: OutboundListener): Promise<void> {
+async function waitDrained(l: ProxyListener): Promise<void> {
   await l.drain();
   while (l.connections > 0) {
     await new Promise((r) => setTimeout(r, 20));

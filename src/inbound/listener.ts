@@ -35,6 +35,7 @@ import {
   readTransportHeader,
   TRANSPORT_ALPN,
 } from "../transport/transport_header.ts";
+import type { ProxyListener } from "../transport/listener.ts";
 import { forwardTcp, listen } from "../transport/opaque.ts";
 import { detect, type Detection } from "../transport/detect.ts";
 import { type OrigDst, origDstSupport } from "../transport/orig_dst.ts";
@@ -116,18 +117,6 @@ export interface InboundListenerOptions {
   accessLog?: import("../access_log.ts").AccessLog | undefined;
 }
 
-/** A running inbound listener (same shape as the outbound one). */
-export interface InboundListener {
-  readonly port: number;
-  readonly host: string;
-  /** Open downstream connections. */
-  readonly connections: number;
-  /** Stops accepting and asks every connection to finish gracefully. */
-  drain(): Promise<void>;
-  /** Destroys every connection now and closes the application clients. */
-  close(): void;
-}
-
 /** Where one accepted connection goes and what the policy knows of it. */
 interface Target {
   /** The application port. */
@@ -142,7 +131,7 @@ interface Target {
 /** Starts the inbound proxy's listener (linkerd `Inbound::serve`). */
 export async function startInboundListener(
   opts: InboundListenerOptions,
-): Promise<InboundListener> {
+): Promise<ProxyListener> {
   const detectTimeoutMs = Math.min(opts.detectTimeoutMs ?? 10_000, 2 ** 31 - 1);
   const policyName = opts.policy ?? "all-unauthenticated";
   const appHost = opts.appHost ?? "127.0.0.1";

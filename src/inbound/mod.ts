@@ -8,7 +8,6 @@
 export { InboundHttp, type InboundHttpOptions } from "./http.ts";
 export {
   DEFAULT_INBOUND_LISTEN_ADDR,
-  type InboundListener,
   type InboundListenerOptions,
   type InboundObserver,
   startInboundListener,

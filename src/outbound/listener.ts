@@ -16,6 +16,7 @@ import {
 } from "../http/h2/codec_server.ts";
 import type { HttpService } from "../http/message.ts";
 import { splitHostPort } from "../addr/socket_addr.ts";
+import type { ProxyListener } from "../transport/listener.ts";
 import { forwardTcp, listen } from "../transport/opaque.ts";
 import { detect } from "../transport/detect.ts";
 import {
@@ -111,22 +112,10 @@ export function origDstAddr(od: OrigDst): string {
   return od.family === 6 ? `[${od.host}]:${od.port}` : `${od.host}:${od.port}`;
 }
 
-/** A running listener. */
-export interface OutboundListener {
-  readonly port: number;
-  readonly host: string;
-  /** Open downstream connections. */
-  readonly connections: number;
-  /** Stops accepting and asks every connection to finish gracefully. */
-  drain(): Promise<void>;
-  /** Destroys every connection now. */
-  close(): void;
-}
-
 /** Starts the outbound listener (linkerd outbound proxy accept path). */
 export async function startOutboundListener(
   opts: OutboundListenerOptions,
-): Promise<OutboundListener> {
+): Promise<ProxyListener> {
   // linkerd disables detection with 365d, beyond what setTimeout takes.
   const detectTimeoutMs = Math.min(opts.detectTimeoutMs ?? 10_000, 2 ** 31 - 1);
   const lookup = origDstLookup(opts);
@@ -283,7 +272,7 @@ export interface TcpForwardOptions {
 /** A per-port opaque TCP forward, no protocol detection (linkerd opaque route). */
 export async function startTcpForward(
   opts: TcpForwardOptions,
-): Promise<OutboundListener> {
+): Promise<ProxyListener> {
   const sockets = new Set<net.Socket>();
   const fwd: OutboundListenerOptions = {
     listenAddr: opts.listenAddr,
