@@ -153,7 +153,9 @@ Deno.test("telemetry: /metrics counts requests, responses, latency, errors and d
     const deadRsp = select(m, "response_total", deadEp);
     assert.equal(deadRsp.length, 1, JSON.stringify(deadRsp));
     assert.equal(deadRsp[0]!.labels.classification, "failure");
-    assert.equal(deadRsp[0]!.labels.error, "i/o");
+    // The refused connect is the endpoint's 502 (linkerd ClientRescue),
+    // counted once: as a response, not again as an error.
+    assert.equal(deadRsp[0]!.labels.status_code, "502");
     assert.equal(deadRsp[0]!.value, 1);
     assert.equal(sum(m, "response_total", {}), OK_ALL + FAIL + 1);
 
@@ -183,12 +185,10 @@ Deno.test("telemetry: /metrics counts requests, responses, latency, errors and d
         150,
     );
 
-    // Proxy errors: only the connection refused one.
+    // Proxy errors: none. The refused connect was answered by the endpoint
+    // (a 502 response above), not by the server-side rescue.
     const errors = select(m, "outbound_http_errors_total", {});
-    assert.deepEqual(
-      errors.map((e) => [e.labels.error, e.value]),
-      [["i/o", 1]],
-    );
+    assert.deepEqual(errors.map((e) => [e.labels.error, e.value]), []);
 
     // Detection: one result per accepted connection (the admin port is
     // not the outbound listener).
