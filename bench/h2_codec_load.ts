@@ -33,7 +33,7 @@ function serve(kind: string): void {
     );
   } else {
     const srv = http2.createServer();
-    srv.on("stream", (stream) => {
+    srv.on("stream", (stream: http2.ServerHttp2Stream) => {
       stream.respond({ ":status": 200, "content-type": "text/plain" });
       stream.end(BODY);
     });
