@@ -201,6 +201,7 @@ export async function buildApp(
         origDst: originalDst,
         metrics: new InboundAuthzMetrics(metrics.registry),
         httpMetrics: new InboundHttpMetrics(metrics),
+        transportFor: (labels) => metrics.transport(labels),
         // With an identity service, connections wait for the first
         // certificate (linkerd serves once identity is ready).
         ready: cp?.identity !== undefined && identity !== undefined

@@ -19,6 +19,10 @@
  * @module
  */
 import type { InboundHttpMetrics } from "../metrics/inbound.ts";
+import type {
+  TransportLabels,
+  TransportMetrics,
+} from "../metrics/transport.ts";
 import net from "node:net";
 import type tls from "node:tls";
 import { HttpConnections } from "../http/connections.ts";
@@ -56,6 +60,7 @@ import {
   type ConnTls,
   defaultPolicy,
   isAuthorized,
+  type PolicyMeta,
   type ServerPolicy,
 } from "./server_policy.ts";
 
@@ -113,6 +118,11 @@ export interface InboundListenerOptions {
   metrics?: InboundAuthzMetrics | undefined;
   /** The `direction="inbound"` HTTP endpoint series; absent = none. */
   httpMetrics?: InboundHttpMetrics | undefined;
+  /**
+   * The server-side transport series of an accepted connection
+   * (`direction="inbound"`, `peer="src"`, its TLS and server); absent = none.
+   */
+  transportFor?: ((labels: TransportLabels) => TransportMetrics) | undefined;
   /** One access-log line per HTTP request (`LINKERD2_PROXY_ACCESS_LOG`); absent = off. */
   accessLog?: import("../access_log.ts").AccessLog | undefined;
 }
@@ -287,27 +297,39 @@ export async function startInboundListener(
       socket.destroy();
       return;
     }
+    if (opts.transportFor !== undefined) {
+      trackInbound(opts.transportFor, socket, t, tlsState);
+    }
     const legacy = defaultPolicyRefusal(t.policy.get(), auth);
     if (legacy !== undefined) {
       observer?.denied(legacy.reason);
-      opts.metrics?.tcpDeny(
-        { targetAddr: t.targetAddr, port: t.port, tls: tlsState },
-        t.policy.get(),
-      );
+      const p = t.policy.get();
+      const labels = { targetAddr: t.targetAddr, port: t.port, tls: tlsState };
       log.info("inbound connection refused", {
         client: t.clientAddr,
         reason: legacy.reason,
         error: legacy.message,
       });
       if (det.protocol === "http1" || det.protocol === "h2") {
+        // linkerd authorizes HTTP request by request: each refused request
+        // is an `inbound_http_authz_deny_total` on the default route.
+        const denied = appFor(t.port).denied(legacy.message);
+        const route = defaultRouteMeta(p);
+        const metrics = opts.metrics;
         serveHttpWith(
           socket,
           det.protocol,
           det.initial,
           t.clientAddr,
-          appFor(t.port).denied(legacy.message),
+          metrics === undefined || route === undefined ? denied : (req) => {
+            metrics.httpDeny(labels, p, route);
+            return denied(req);
+          },
         );
-      } else socket.destroy();
+      } else {
+        opts.metrics?.tcpDeny(labels, p);
+        socket.destroy();
+      }
       return;
     }
     if (det.protocol === "http1" || det.protocol === "h2") {
@@ -571,6 +593,41 @@ function defaultPolicyRefusal(
   }
   const d = authorize(p.meta.name, auth);
   return d.allow ? undefined : { reason: d.reason, message: d.message };
+}
+
+/**
+ * Counts an accepted connection in the inbound transport series (linkerd
+ * `ServerLabels::inbound`: `target_addr`, the TLS of the accept, `srv_*`).
+ */
+function trackInbound(
+  transportFor: (labels: TransportLabels) => TransportMetrics,
+  socket: net.Socket,
+  t: Target,
+  tlsState: ConnTls,
+): void {
+  const srv = t.policy.get().meta;
+  transportFor({
+    direction: "inbound",
+    peer: "src",
+    targetAddr: t.targetAddr,
+    tls: tlsState.kind === "established"
+      ? { clientId: tlsState.clientId ?? "" }
+      : { noTlsReason: tlsState.reason },
+    extra: {
+      srv_group: srv.group,
+      srv_kind: srv.kind,
+      srv_name: srv.name,
+      srv_port: String(t.port),
+    },
+  }).track(socket);
+}
+
+/** The meta of a policy's first HTTP (or gRPC) route: a default policy's one route. */
+function defaultRouteMeta(p: ServerPolicy): PolicyMeta | undefined {
+  const proto = p.protocol;
+  if ("http" in proto) return proto.http[0]?.meta;
+  if ("grpc" in proto) return proto.grpc[0]?.meta;
+  return undefined;
 }
 
 /**
