@@ -42,6 +42,8 @@ export interface TestEndpoint {
   readonly opaqueTransportPort?: number;
   /** `authority_override.authority_override` (a multicluster gateway). */
   readonly authorityOverride?: string;
+  /** The address's `metric_labels` (the proxy's `dst_*` labels). */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** The WeightedAddr message of a test endpoint. */
@@ -65,6 +67,7 @@ export function weightedAddr(ep: TestEndpoint): Record<string, unknown> {
     ...(ep.authorityOverride === undefined
       ? {}
       : { authority_override: { authority_override: ep.authorityOverride } }),
+    ...(ep.labels === undefined ? {} : { metric_labels: ep.labels }),
   };
 }
 
