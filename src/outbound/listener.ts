@@ -24,14 +24,14 @@ import {
   origDstSupport,
   originalDst,
 } from "../transport/orig_dst.ts";
-import type { OutboundLog } from "./runtime.ts";
+import type { Log } from "../log.ts";
 
 /** Options for {@linkcode startOutboundListener}. */
 export interface OutboundListenerOptions {
   /** "host:port"; port 0 picks a free port. */
   listenAddr: string;
   service: HttpService;
-  log: OutboundLog;
+  log: Log;
   /** @default 10000 */
   detectTimeoutMs?: number;
   /** Where non-HTTP connections go ("host:port"); absent = closed. */
@@ -262,7 +262,7 @@ export interface TcpForwardOptions {
   listenAddr: string;
   /** "host:port" every accepted connection is forwarded to. */
   target: string;
-  log: OutboundLog;
+  log: Log;
   /** @default 1000 */
   connectTimeoutMs?: number;
   /** Opens the upstream (mesh-aware); default: plain TCP to the target. */

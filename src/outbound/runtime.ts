@@ -49,9 +49,6 @@ export interface OutboundMetrics {
   ): HttpBalancerMetrics;
 }
 
-/** The data plane's logger: {@linkcode Log} (kept as a name for the listener). */
-export type OutboundLog = Log;
-
 /**
  * The outbound stack's own settings (linkerd env §12 names in comments);
  * `app.ts` maps `Config.outbound` onto them, and `OutboundConfig` takes the
