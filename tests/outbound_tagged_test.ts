@@ -6,8 +6,8 @@
  * then the HTTP session on the same connection), checked by an independent
  * python decoder (support/tagged_peer.py) and end to end through Petrel's
  * inbound; a plain meshed connection offers no ALPN; `l5d-require-id` is
- * enforced and never forwarded; a peer's `l5d-proxy-error` and
- * `l5d-proxy-connection` never reach the app; `l5d-dst-canonical` names the logical
+ * enforced and never forwarded; a peer's `l5d-proxy-connection` never
+ * reaches the app (its `l5d-proxy-error` is passed on); `l5d-dst-canonical` names the logical
  * service; `authority_override` rewrites the authority and names the gateway
  * in the header.
  */
@@ -143,12 +143,13 @@ Deno.test("outbound tagged transport: an independent decoder reads the header (p
     assert.equal(gw.authority, "web.remote.test:8443");
     assert.equal(gw.headers["l5d-dst-canonical"], "web.remote.test:8443");
 
-    // A peer proxy's l5d-proxy-error / l5d-proxy-connection never reach
-    // the application (HTTP/2 and HTTP/1 sessions).
+    // A peer proxy's l5d-proxy-connection never reaches the application;
+    // its l5d-proxy-error is passed on (informational headers are on), as
+    // linkerd's outbound does (HTTP/2 and HTTP/1 sessions).
     for (const name of ["web.test:8080", "h1.test:8080"]) {
       const r = await httpRequest(petrel.port, name, "/proxy-error");
       assert.equal(r.status, 200, r.body);
-      assert.equal(r.headers["l5d-proxy-error"], undefined, name);
+      assert.notEqual(r.headers["l5d-proxy-error"], undefined, name);
       assert.equal(r.headers["l5d-proxy-connection"], undefined, name);
     }
 

@@ -425,16 +425,18 @@ class Endpoint implements HttpEndpoint {
   }
 
   /**
-   * A meshed peer proxy's `l5d-proxy-error` (logged) and
-   * `l5d-proxy-connection` never reach the application (linkerd
-   * `HandleProxyErrorHeaders`; a balancer's endpoints do not close the
-   * server connection on them).
+   * A meshed peer proxy's error headers (linkerd
+   * `HandleProxyErrorHeaders` and `NewStripProxyError`):
+   * `l5d-proxy-connection` never reaches the application (a balancer's
+   * endpoints do not close the server connection on it); `l5d-proxy-error`
+   * is logged and passed on, so the client sees why, unless informational
+   * headers are disabled.
    */
   #peerErrors(rsp: HttpResponse): void {
     const h = rsp.headers;
     const e = h[L5D_PROXY_ERROR];
     if (e !== undefined) {
-      delete h[L5D_PROXY_ERROR];
+      if (!this.#ctx.settings.informationalHeaders) delete h[L5D_PROXY_ERROR];
       this.#ctx.log.info("Remote proxy error", {
         error: String(e),
         endpoint: this.addr,
