@@ -127,8 +127,12 @@ gc();
 stats(`${CONNS} idle conns`);
 const connsRss = rss();
 const busy = census("conns");
+// The idle snapshot itself raised RSS: RSS per connection comes from
+// footprint.ts, which takes no snapshot.
 console.log(
-  `RSS per connection: ${((connsRss - idleRss) / CONNS / 1024).toFixed(1)} KiB`,
+  `RSS ${mb(idleRss)} MB idle (before the snapshot), ${
+    mb(connsRss)
+  } MB with ${CONNS} conns (inflated by the idle snapshot)`,
 );
 
 console.log(`\nIdle heap (snapshot total ${mb(idle.total)} MB), top ${TOP}:`);
