@@ -223,6 +223,13 @@ function errorResponse(
   );
 }
 
+/** The connection a socket serves, read by ServerConn's shared socket listeners. */
+const CONN = Symbol("petrel.h1.serverConn");
+type ConnSocket = Socket & { [CONN]?: ServerConn };
+
+/** The socket's `error` listener: `close` follows and does the work. */
+function ignoreError(): void {}
+
 /** One accepted HTTP/1 connection (hyper's h1 `Dispatcher` + `Conn`). */
 class ServerConn
   implements H1ServerConn, BodySource, OutgoingOwner, DeadlineTarget {
@@ -305,13 +312,29 @@ class ServerConn
     try {
       socket.setNoDelay(true);
     } catch { /* not a TCP socket */ }
-    socket.on("data", (d: Uint8Array) => this.onData(d));
-    socket.on("end", () => this.#onEnd());
-    socket.on("drain", () => this.#onDrain());
-    socket.on("error", () => {/* 'close' follows */});
-    socket.on("close", () => this.#onClose());
+    // Shared listeners that find this connection on the socket: no closures
+    // per connection (issue 19).
+    (socket as ConnSocket)[CONN] = this;
+    socket.on("data", ServerConn.#socketData);
+    socket.on("end", ServerConn.#socketEnd);
+    socket.on("drain", ServerConn.#socketDrain);
+    socket.on("error", ignoreError);
+    socket.on("close", ServerConn.#socketClose);
     if (socket.destroyed) queueMicrotask(() => this.#onClose());
     else socket.resume();
+  }
+
+  static #socketData(this: ConnSocket, d: Uint8Array): void {
+    this[CONN]!.onData(d);
+  }
+  static #socketEnd(this: ConnSocket): void {
+    this[CONN]!.#onEnd();
+  }
+  static #socketDrain(this: ConnSocket): void {
+    this[CONN]!.#onDrain();
+  }
+  static #socketClose(this: ConnSocket): void {
+    this[CONN]!.#onClose();
   }
 
   /** The head read deadline passed (DeadlineTarget). */
