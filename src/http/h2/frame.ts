@@ -245,6 +245,14 @@ export interface ByteSink {
 
 const INITIAL_BUFFER = 16384;
 const KEEP_BUFFER_MAX = 262144;
+const NO_BUFFER = new Uint8Array(0);
+/**
+ * Written buffers, shared by every connection's writer: an idle connection
+ * holds none (issue 19: each kept two or three 16 KiB buffers, 35 KB of an
+ * idle session's 55 KB).
+ */
+const FREE_BUFFERS: Uint8Array[] = [];
+const FREE_BUFFERS_MAX = 64;
 
 /**
  * Encodes frames into a buffer and writes everything produced in one
@@ -261,7 +269,6 @@ export class FrameWriter {
   readonly #sink: ByteSink;
   #buf: Uint8Array;
   #len = 0;
-  #free: Uint8Array[] = [];
   #scheduled = false;
   #closed = false;
   #flushLater = () => {
@@ -271,7 +278,7 @@ export class FrameWriter {
 
   constructor(sink: ByteSink) {
     this.#sink = sink;
-    this.#buf = new Uint8Array(INITIAL_BUFFER);
+    this.#buf = NO_BUFFER;
   }
 
   /** Bytes not yet taken by the kernel: queued here plus the socket's buffer. */
@@ -301,10 +308,11 @@ export class FrameWriter {
     const buf = this.#buf;
     const out = buf.subarray(0, this.#len);
     this.#len = 0;
-    this.#buf = this.#free.pop() ?? new Uint8Array(INITIAL_BUFFER);
-    const free = this.#free;
+    this.#buf = NO_BUFFER;
     this.#sink.write(out, () => {
-      if (buf.length <= KEEP_BUFFER_MAX && free.length < 4) free.push(buf);
+      if (
+        buf.length <= KEEP_BUFFER_MAX && FREE_BUFFERS.length < FREE_BUFFERS_MAX
+      ) FREE_BUFFERS.push(buf);
     });
     this.afterFlush?.();
   }
@@ -318,7 +326,16 @@ export class FrameWriter {
     const off = this.#len;
     const need = off + n;
     if (need > this.#buf.length) {
-      let size = this.#buf.length * 2;
+      if (off === 0) {
+        const free = FREE_BUFFERS.pop();
+        if (free !== undefined && free.length >= need) {
+          this.#buf = free;
+          this.#len = need;
+          return 0;
+        }
+        if (free !== undefined) FREE_BUFFERS.push(free);
+      }
+      let size = Math.max(this.#buf.length * 2, INITIAL_BUFFER);
       while (size < need) size *= 2;
       const next = new Uint8Array(size);
       next.set(this.#buf.subarray(0, off));
