@@ -151,8 +151,9 @@ class DynamicTable {
 
   constructor(maxSize: number) {
     this.maxSize = maxSize;
-    let cap = 16;
-    while (cap < maxSize / ENTRY_OVERHEAD && cap < 1024) cap *= 2;
+    // Small at first, grown by push(): a table sized for a full 4 KiB of
+    // 32-byte entries kept 3 KB per table on every idle connection (issue 19).
+    const cap = 16;
     this.mask = cap - 1;
     this.names.length = this.values.length = this.sizes.length = cap;
     this.names.fill("");
