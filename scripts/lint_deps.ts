@@ -26,6 +26,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["metrics", "access_log"], // Prometheus families, the access log
   ["api"], // linkerd2-proxy-api wire types and their conversion
   ["discovery", "identity_client"], // control-plane clients, YAML and DNS sources
+  ["tap"], // the tap registry, stack layer and mTLS server (io.linkerd.proxy.tap)
   ["outbound", "inbound"], // the two proxy stacks
   ["admin"], // the admin server and dashboard
   ["config"], // env + YAML → Config (maps onto each subsystem's own type)

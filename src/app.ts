@@ -24,6 +24,7 @@ import type { HttpServerExtras } from "./outbound/http/server.ts";
 import { newOpaqueDialer } from "./outbound/opaque.ts";
 import { mkHttpSidecar } from "./outbound/sidecar.ts";
 import { LocalIdentity } from "./tls/identity.ts";
+import { Taps } from "./tap/tap.ts";
 import type { ProxyListener } from "./transport/listener.ts";
 import { tcpUserTimeoutSupported } from "./transport/sockopt.ts";
 
@@ -47,6 +48,12 @@ export interface App {
   readonly inbound?: { readonly host: string; readonly port: number };
   /** The local TLS identity, when one is configured. */
   readonly identity?: LocalIdentity;
+  /** The tap server's bound address and registry, when it runs. */
+  readonly tap?: {
+    readonly host: string;
+    readonly port: number;
+    readonly taps: Taps;
+  };
   readonly metrics: ProxyMetrics;
   /** Resolves once the proxy has stopped (after `shutdown()`). */
   readonly done: Promise<void>;
@@ -86,6 +93,13 @@ export async function buildApp(
   const errors = new ErrorRing();
   let currentFile = config.file;
   const balancers = new Set<LiveBalancer>();
+  // The tap layers exist only with a tap server (linkerd: identity required).
+  const taps = config.tap && identity ? new Taps() : undefined;
+  if (config.tap && !identity) {
+    log.warn("tap disabled: it needs a local identity", {
+      tapSvcName: config.tap.svcName,
+    });
+  }
   const ctx: OutboundCtx & HttpServerExtras = {
     accessLog,
     onRescue: (e) => errors.push(e),
@@ -107,6 +121,7 @@ export async function buildApp(
     random: Math.random,
     balancers,
     tls: { identity, observer: tlsMetrics },
+    taps,
   };
   const sidecar = mkHttpSidecar(ctx, { ingressMode: o.ingressMode ?? false });
   const listeners: ProxyListener[] = [];
@@ -218,6 +233,7 @@ export async function buildApp(
         log: log.child("inbound"),
         observer: tlsMetrics,
         accessLog,
+        taps,
         h2: h2ServerOptions(config.h2KeepAlive?.inbound),
         sockets: {
           accept: config.sockets.inboundAccept,
@@ -275,6 +291,7 @@ export async function buildApp(
       clearTimeout(timer);
       for (const l of listeners) l.close();
       for (const c of cleanup) c();
+      await tapServer?.close();
       await identity?.[Symbol.asyncDispose]();
       await admin.close();
       log.info("shutdown complete");
@@ -314,12 +331,33 @@ export async function buildApp(
     }),
   });
 
+  // LINKERD2_PROXY_TAP_SVC_NAME: Tap/Observe on the control port over mTLS.
+  let tapServer: import("./tap/server.ts").TapServer | undefined;
+  if (taps !== undefined && identity !== undefined && config.tap) {
+    const { startTapServer } = await import("./tap/server.ts");
+    try {
+      tapServer = await startTapServer({
+        listenAddr: config.tap.listenAddr,
+        svcName: config.tap.svcName,
+        identity,
+        taps,
+        log: log.child("tap"),
+      });
+    } catch (err) {
+      await shutdown();
+      throw err;
+    }
+  }
+
   const main = listeners[0]!;
   return {
     outbound: { host: main.host, port: main.port },
     admin: admin.addr,
     ...(inbound === undefined ? {} : { inbound }),
     ...(identity === undefined ? {} : { identity }),
+    ...(tapServer === undefined || taps === undefined ? {} : {
+      tap: { host: tapServer.host, port: tapServer.port, taps },
+    }),
     metrics,
     done,
     shutdown,

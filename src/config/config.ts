@@ -201,6 +201,17 @@ export interface FileConfig {
 }
 
 /** The whole process configuration (linkerd `app::Config`). */
+/** The tap server's settings (linkerd `tap::Config`). */
+export interface TapConfig {
+  /** The control listener, "ip:port" (`LINKERD2_PROXY_CONTROL_LISTEN_ADDR`). */
+  readonly listenAddr: string;
+  /** The only client identity served (`LINKERD2_PROXY_TAP_SVC_NAME`). */
+  readonly svcName: string;
+}
+
+/** linkerd `DEFAULT_CONTROL_LISTEN_ADDR`. */
+export const DEFAULT_CONTROL_LISTEN_ADDR = "[::]:4190";
+
 export interface Config {
   readonly outbound: OutboundConfig;
   readonly admin: AdminConfig;
@@ -210,6 +221,8 @@ export interface Config {
   readonly inbound?: InboundConfig;
   /** The Linkerd control plane; absent = the YAML file and DNS only. */
   readonly controlPlane?: ControlPlaneConfig;
+  /** The tap server (linkerd `tap::Config`); absent = no tap (`LINKERD2_PROXY_TAP_SVC_NAME` unset). */
+  readonly tap?: TapConfig;
   /** Forced exit this long after a drain starts (linkerd `SHUTDOWN_GRACE_PERIOD`). */
   readonly shutdownGracePeriodMs: number;
   /** Log filter directives (linkerd `LINKERD2_PROXY_LOG`). */

@@ -16,6 +16,7 @@ import {
   type ControlPlaneConfig,
   DEFAULT_ADMIN,
   DEFAULT_CONFIG_MAX_BYTES,
+  DEFAULT_CONTROL_LISTEN_ADDR,
   DEFAULT_CONTROL_PLANE,
   DEFAULT_INBOUND,
   DEFAULT_LOG_LEVEL,
@@ -48,6 +49,11 @@ export const ENV_OUTBOUND_LISTEN_ADDR = "LINKERD2_PROXY_OUTBOUND_LISTEN_ADDR";
 export const ENV_OUTBOUND_LISTEN_ADDRS = "LINKERD2_PROXY_OUTBOUND_LISTEN_ADDRS";
 /** linkerd `ENV_INGRESS_MODE`. */
 export const ENV_INGRESS_MODE = "LINKERD2_PROXY_INGRESS_MODE";
+/** linkerd `ENV_CONTROL_LISTEN_ADDR` (the tap server). */
+export const ENV_CONTROL_LISTEN_ADDR = "LINKERD2_PROXY_CONTROL_LISTEN_ADDR";
+/** linkerd `ENV_TAP_SVC_NAME`: set, the tap server runs for that identity only. */
+export const ENV_TAP_SVC_NAME = "LINKERD2_PROXY_TAP_SVC_NAME";
+
 /** linkerd `ENV_ADMIN_LISTEN_ADDR`. */
 export const ENV_ADMIN_LISTEN_ADDR = "LINKERD2_PROXY_ADMIN_LISTEN_ADDR";
 /** linkerd `ENV_OUTBOUND_CONNECT_TIMEOUT`. */
@@ -313,6 +319,7 @@ export function parseConfig(
       : formatSocketAddr(parseSocketAddr(v, name, { ip: true }));
   };
 
+  const tapSvcName = get(ENV_TAP_SVC_NAME)?.trim() || undefined;
   const fo = file.outbound ?? {};
   const listenAddrs = get(ENV_OUTBOUND_LISTEN_ADDRS)?.split(",").map((a) =>
     formatSocketAddr(
@@ -384,6 +391,13 @@ export function parseConfig(
     ...(identity === undefined ? {} : { identity }),
     ...(inbound === undefined ? {} : { inbound }),
     ...controlPlaneConfig(env, identity),
+    ...(tapSvcName === undefined ? {} : {
+      tap: {
+        svcName: tapSvcName,
+        listenAddr: listen(ENV_CONTROL_LISTEN_ADDR) ??
+          DEFAULT_CONTROL_LISTEN_ADDR,
+      },
+    }),
     shutdownGracePeriodMs: duration(ENV_SHUTDOWN_GRACE_PERIOD) ??
       file.shutdownGracePeriodMs ?? DEFAULT_SHUTDOWN_GRACE_PERIOD_MS,
     logLevel: get(ENV_LOG) ?? file.logLevel ?? DEFAULT_LOG_LEVEL,

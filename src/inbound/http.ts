@@ -29,6 +29,7 @@ import type { AccessLog } from "../access_log.ts";
 import { L5D_CLIENT_ID } from "../tls/names.ts";
 import { connectTcp } from "../transport/connect.ts";
 import { stack } from "../svc/stack.ts";
+import { newTapLayer, type Taps } from "../tap/tap.ts";
 import type { Log } from "../log.ts";
 
 /** Options of {@linkcode InboundHttp}. */
@@ -47,6 +48,8 @@ export interface InboundHttpOptions {
   log: Log;
   /** One access-log line per request (linkerd installs it inbound); absent = off. */
   accessLog?: AccessLog | undefined;
+  /** The tap registry when the tap server runs; absent = no tap layer. */
+  taps?: Taps | undefined;
 }
 
 /** The inbound HTTP services and the application clients they share. */
@@ -56,6 +59,7 @@ export class InboundHttp implements Disposable {
   readonly #info: boolean;
   readonly #log: Log;
   readonly #accessLog: AccessLog | undefined;
+  readonly #taps: Taps | undefined;
   /** The application's load, reported to meshed peers (balance/peer_load.ts). */
   readonly #load = new InboundLoad();
   /** The service for connections without a verified identity. */
@@ -78,6 +82,7 @@ export class InboundHttp implements Disposable {
     this.#info = opts.informationalHeaders ?? true;
     this.#log = opts.log;
     this.#accessLog = opts.accessLog;
+    this.#taps = opts.taps;
     this.anonymous = this.forClient(undefined);
   }
 
@@ -103,6 +108,7 @@ export class InboundHttp implements Disposable {
       .push(newOrigProtoDowngrade) // HTTP/1 carried over HTTP/2 by the peer goes back to HTTP/1
       .push(newLoadReport(this.#load, clientId)) // meshed peers get the application's load
       .push(newSetIdentityHeader(clientId)) // l5d-client-id: removed, then set when verified
+      .push(newTapLayer(this.#taps, "inbound")) // tap events; one boolean check while no tap is active
       .into();
     return this.#accessLog === undefined
       ? service

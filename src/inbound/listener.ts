@@ -125,6 +125,8 @@ export interface InboundListenerOptions {
   transportFor?: ((labels: TransportLabels) => TransportMetrics) | undefined;
   /** One access-log line per HTTP request (`LINKERD2_PROXY_ACCESS_LOG`); absent = off. */
   accessLog?: import("../access_log.ts").AccessLog | undefined;
+  /** The tap registry when the tap server runs; absent = no tap layer. */
+  taps?: import("../tap/tap.ts").Taps | undefined;
 }
 
 /** Where one accepted connection goes and what the policy knows of it. */
@@ -164,6 +166,7 @@ export async function startInboundListener(
         connectSocket: opts.sockets?.connect,
         informationalHeaders: info,
         accessLog: opts.accessLog,
+        taps: opts.taps,
         log,
       });
       apps.set(port, h);

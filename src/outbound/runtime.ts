@@ -109,4 +109,6 @@ export interface OutboundCtx {
     readonly identity: LocalIdentity | undefined;
     readonly observer?: TlsObserver | undefined;
   } | undefined;
+  /** The tap registry when the tap server runs (`LINKERD2_PROXY_TAP_SVC_NAME`); absent = no tap layer. */
+  readonly taps?: import("../tap/tap.ts").Taps | undefined;
 }

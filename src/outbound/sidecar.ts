@@ -10,6 +10,7 @@
 import { L5D_DST_OVERRIDE } from "../http/headers.ts";
 import type { HttpRequest, HttpService } from "../http/message.ts";
 import { stack } from "../svc/stack.ts";
+import { newTapLayer } from "../tap/tap.ts";
 import { type NewEndpoint, newHttpConcrete } from "./http/concrete.ts";
 import { newHttpEndpoint } from "./http/endpoint.ts";
 import { newHttpLogical } from "./http/logical.ts";
@@ -54,6 +55,7 @@ export function mkHttpSidecar(
   const logical = newHttpLogical(ctx, router); // destination → discovery, cached while in use
   const service = stack<HttpService>(logical)
     .push(newHttpServer(ctx)) // in-flight limit + the one error rescue
+    .push(newTapLayer(ctx.taps, "outbound")) // tap events; one boolean check while no tap is active
     .into();
   const ingress = opts.ingressMode ?? false;
   return {
