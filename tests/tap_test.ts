@@ -158,6 +158,12 @@ Deno.test("tap: a client with the tap identity observes exactly the matching req
     LINKERD2_PROXY_CONTROL_LISTEN_ADDR: "127.0.0.1:0",
   });
   const tap = petrel.app.tap!;
+  // Before any tap: not reported.
+  assert.equal(tap.taps.active, false);
+  assert.equal(
+    (await httpRequest(petrel.port, "web", "/tap/200/1")).status,
+    200,
+  );
   const tapLeaf = await pki.issue(TAP_ID);
   const client = await startTapClient(pki, tapLeaf, tap.port, [
     "--path-prefix",
@@ -167,12 +173,6 @@ Deno.test("tap: a client with the tap identity observes exactly the matching req
     "--headers",
   ]);
   try {
-    // Before any tap: not reported.
-    assert.equal(tap.taps.active, false);
-    assert.equal(
-      (await httpRequest(petrel.port, "web", "/tap/200/1")).status,
-      200,
-    );
     await waitFor(() => tap.taps.active, "the tap to be registered", 15_000);
     const out1 = await httpRequest(petrel.port, "web", "/tap/200/11", {
       headers: { "x-req": "/tap/200/11" },
