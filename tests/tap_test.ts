@@ -3,12 +3,14 @@
  * grpcio client generated at test time from `proto/tap.proto` with
  * Debian's grpc_tools, presenting the tap service's certificate, observes
  * live requests through Petrel's outbound and inbound stacks with a path
- * match; a client with another identity is refused; without
+ * match, gRPC calls with their grpc-status; a client with another
+ * identity is refused; without
  * `LINKERD2_PROXY_TAP_SVC_NAME` nothing listens on the control port.
  */
 import assert from "node:assert/strict";
 import * as net from "node:net";
 import { startHttpBackend } from "./support/backend.ts";
+import { grpcJsCalls, startGrpcJsServer } from "./support/grpc_js.ts";
 import {
   type Leaf,
   makePki,
@@ -325,5 +327,55 @@ Deno.test("tap: without LINKERD2_PROXY_TAP_SVC_NAME nothing listens on the contr
   } finally {
     await petrel.close();
     await backend.close();
+  }
+});
+
+Deno.test("tap: gRPC calls through the outbound end with their grpc-status (0 and 9) and their response bytes", async () => {
+  await using pki = await makePki();
+  const grpcServer = await startGrpcJsServer();
+  const dir = await pki.identityDir(await pki.issue(PETREL_ID));
+  const petrel = await startPetrel(
+    `outbound: { listen: 127.0.0.1:0 }
+admin: { listen: 127.0.0.1:0 }
+identity: { dir: ${dir} }
+services:
+  - name: echo.test:50051
+    protocol: http2
+    endpoints: ["127.0.0.1:${grpcServer.port}"]
+`,
+    {
+      LINKERD2_PROXY_TAP_SVC_NAME: TAP_ID,
+      LINKERD2_PROXY_CONTROL_LISTEN_ADDR: "127.0.0.1:0",
+    },
+  );
+  const tap = petrel.app.tap!;
+  const client = await startTapClient(pki, await pki.issue(TAP_ID), tap.port, [
+    "--path-prefix",
+    "/petrel.test.Echo/Unary",
+    "--limit",
+    "2",
+  ]);
+  try {
+    await waitFor(() => tap.taps.active, "the tap to be registered", 15_000);
+    const r = await grpcJsCalls(petrel.addr, { authority: "echo.test:50051" });
+    assert.equal(r.unary.code, 0);
+    assert.equal(r.error.code, 9);
+    await client.done;
+    assert.equal(client.lines.at(-1), "END OK", client.lines.join("\n"));
+    const ends = client.lines.filter((l) => l.startsWith("{")).map((l) =>
+      JSON.parse(l) as TapLine
+    ).filter((e) => e.kind === "response_end");
+    assert.deepEqual(
+      ends.map((e) => [e.eos, e.grpc_status]),
+      [["grpc_status_code", 0], ["grpc_status_code", 9]],
+      client.lines.join("\n"),
+    );
+    // The unary reply is one length-prefixed message; the error has none.
+    assert.ok(ends[0]!.bytes! > 5, String(ends[0]!.bytes));
+    assert.equal(ends[1]!.bytes, 0);
+  } finally {
+    await client.close();
+    await petrel.close();
+    await grpcServer.close();
   }
 });
