@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { isIP } from "node:net";
 import { durationOf } from "../api/duration.ts";
 import { httpMethodOf } from "../api/http_types.ts";
 import { tcpAddressOf } from "../api/net.ts";
@@ -150,6 +151,11 @@ export function newTapLayer(
 /** "ip:port" when `addr` is one, else undefined. */
 function socketAddr(addr: string | undefined): string | undefined {
   if (addr === undefined) return undefined;
+  // No exception on the common path (a name): they cost microseconds.
+  const colon = addr.lastIndexOf(":");
+  if (colon <= 0 || isIP(addr.slice(0, colon).replace(/^\[|\]$/g, "")) === 0) {
+    return undefined;
+  }
   try {
     tcpAddressOf(addr);
     return addr;
@@ -187,24 +193,74 @@ function resetCodeOf(err: Error): number {
   return typeof code === "number" && code >= 0 ? code : INTERNAL_ERROR;
 }
 
-async function tapRequest(
+function tapRequest(
   taps: Taps,
   direction: TapDirection,
   inner: HttpService,
   req: HttpRequest,
 ): Promise<HttpResponse> {
-  const source = socketAddr(req.ext.client?.addr);
-  const destination = socketAddr(req.ext.logical) ??
-    socketAddr(req.authority);
-  const claimed = taps.claim({
-    method: req.method,
-    scheme: req.scheme,
-    authority: req.authority,
-    path: req.path,
+  const view = new RequestView(req);
+  const claimed = taps.claim(view);
+  if (claimed === undefined) return inner(req);
+  const source = view.source;
+  const destination = view.destination;
+  return observeRequest(
+    taps,
+    direction,
+    inner,
+    req,
+    claimed,
     source,
     destination,
-  });
-  if (claimed === undefined) return inner(req);
+  );
+}
+
+/** A request as matches see it; the addresses are parsed only when asked for. */
+class RequestView implements TapRequestView {
+  readonly #req: HttpRequest;
+  #source: string | undefined | null = null;
+  #destination: string | undefined | null = null;
+
+  constructor(req: HttpRequest) {
+    this.#req = req;
+  }
+  get method(): string {
+    return this.#req.method;
+  }
+  get scheme(): string {
+    return this.#req.scheme;
+  }
+  get authority(): string {
+    return this.#req.authority;
+  }
+  get path(): string {
+    return this.#req.path;
+  }
+  get source(): string | undefined {
+    if (this.#source === null) {
+      this.#source = socketAddr(this.#req.ext.client?.addr);
+    }
+    return this.#source;
+  }
+  get destination(): string | undefined {
+    if (this.#destination === null) {
+      this.#destination = socketAddr(this.#req.ext.logical) ??
+        socketAddr(this.#req.authority);
+    }
+    return this.#destination;
+  }
+}
+
+/** Reports one claimed request to the taps that claimed it. */
+async function observeRequest(
+  taps: Taps,
+  direction: TapDirection,
+  inner: HttpService,
+  req: HttpRequest,
+  claimed: Tap[],
+  source: string | undefined,
+  destination: string | undefined,
+): Promise<HttpResponse> {
   const t0 = performance.now();
   const id = { base: taps.base, stream: taps.nextStream() };
   const common: TapEventObject = {

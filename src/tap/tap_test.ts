@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { bytesBody, type HttpRequest, readBody } from "../http/message.ts";
-import { MATCH_ALL } from "./match.ts";
+import { ipAddressOf } from "../api/net.ts";
+import { compileMatch, MATCH_ALL } from "./match.ts";
 import { newTapLayer, Tap, type TapEventObject, Taps } from "./tap.ts";
 
 const request = (path: string): HttpRequest => ({
@@ -70,4 +71,47 @@ Deno.test("tap layer: no tap, the inner service's own promise; a tap reports up 
       .headers,
     undefined,
   );
+});
+
+Deno.test("tap layer: source and destination matches see the client address and the logical target", async () => {
+  const taps = new Taps();
+  const inner = () => Promise.resolve({ status: 204, headers: {}, body: null });
+  const svc = newTapLayer(taps, "inbound")(inner);
+  const seen: string[] = [];
+  const tapOf = (name: string, match: Parameters<typeof compileMatch>[0]) =>
+    taps.add(
+      new Tap({
+        limit: 10,
+        match: compileMatch(match),
+        extractHeaders: false,
+        emit: (e) => {
+          if ((e.http as Record<string, unknown>).request_init) seen.push(name);
+        },
+      }),
+    );
+  const loop = tapOf("loopback", {
+    match: "source",
+    source: {
+      match: "netmask",
+      netmask: { ip: ipAddressOf("127.0.0.0"), mask: 8 },
+    },
+  });
+  const ten = tapOf("ten", {
+    match: "source",
+    source: {
+      match: "netmask",
+      netmask: { ip: ipAddressOf("10.0.0.0"), mask: 8 },
+    },
+  });
+  const dst = tapOf("dst", {
+    match: "destination",
+    destination: { match: "ports", ports: { min: 8080, max: 0 } },
+  });
+  await svc(request("/a"));
+  const r = request("/b");
+  r.ext.logical = "10.0.0.9:8080";
+  await svc(r);
+  assert.deepEqual(seen, ["loopback", "loopback", "dst"]);
+  for (const t of [loop, ten, dst]) t.close();
+  assert.equal(taps.active, false);
 });
